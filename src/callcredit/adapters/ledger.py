@@ -1,0 +1,619 @@
+"""The double-entry ledger on SQL storage (SQLite or PostgreSQL).
+
+Every operation runs inside the caller's transaction (see
+:mod:`callcredit.adapters.uow`) and starts by locking the customer's prepaid
+row, so operations on one customer are serialised: on PostgreSQL with
+``SELECT … FOR UPDATE``, on SQLite by the database-wide write lock that
+``BEGIN IMMEDIATE`` already holds. Idempotency keys are checked after the
+lock, so a concurrent retry sees the first attempt's result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, func, insert, select, update
+
+from callcredit.adapters import tables as t
+from callcredit.domain import ledger as L
+from callcredit.domain.clock import Clock, new_id, utc
+from callcredit.domain.errors import (
+    IdempotencyConflict,
+    InsufficientFunds,
+    InvalidAmount,
+    NotFound,
+    OverrunNotAllowed,
+    ReservationResolved,
+)
+
+R = TypeVar("R", L.TransferResult, L.ReservationResult)
+
+
+@dataclasses.dataclass(slots=True)
+class _Locked:
+    """The locked prepaid row and the account settings read with it."""
+
+    currency: str
+    posted: int
+    reserved: int
+    floor: int | None
+    seq: int
+    mode: str
+    below: int
+    topoff_amount: int
+    armed: bool
+    suspended: bool
+
+    @property
+    def available(self) -> int:
+        return self.posted - self.reserved
+
+
+class SqlLedger:
+    """Ledger operations for all customers, bound to one transaction."""
+
+    def __init__(self, conn: Connection, clock: Clock) -> None:
+        self.conn = conn
+        self.clock = clock
+        self._pg = conn.dialect.name == "postgresql"
+
+    # -- accounts -------------------------------------------------------
+    def open(self, account_id: str, currency: str, floor: int = 0) -> None:
+        """Create the four ledger accounts of a new customer."""
+        self.conn.execute(
+            insert(t.ledger_balances),
+            [
+                {
+                    "account_id": account_id,
+                    "ledger": ledger,
+                    "currency": currency,
+                    "floor": floor if ledger == L.PREPAID else None,
+                }
+                for ledger in L.LEDGERS
+            ],
+        )
+
+    def balance(self, account_id: str) -> L.Balance:
+        """The prepaid balance as it stands in this transaction."""
+        row = self.conn.execute(
+            select(
+                t.ledger_balances.c.currency,
+                t.ledger_balances.c.credits_posted,
+                t.ledger_balances.c.debits_posted,
+                t.ledger_balances.c.debits_pending,
+                t.ledger_balances.c.floor,
+            ).where(
+                t.ledger_balances.c.account_id == account_id,
+                t.ledger_balances.c.ledger == L.PREPAID,
+            )
+        ).one_or_none()
+        if row is None:
+            raise NotFound(f"unknown account {account_id!r}")
+        return L.Balance(
+            account_id, row.currency, row.credits_posted - row.debits_posted,
+            row.debits_pending, row.floor or 0,
+        )  # fmt: skip
+
+    def lock(self, account_id: str) -> _Locked:
+        """Lock the customer's prepaid row for the rest of the transaction."""
+        lb, acc = t.ledger_balances, t.accounts
+        stmt = (
+            select(
+                lb.c.currency, lb.c.credits_posted, lb.c.debits_posted, lb.c.debits_pending,
+                lb.c.floor, lb.c.transfer_seq, acc.c.low_balance_mode, acc.c.low_balance_below,
+                acc.c.topoff_amount, acc.c.topoff_armed, acc.c.topoff_suspended,
+            )
+            .join(acc, acc.c.account_id == lb.c.account_id)
+            .where(lb.c.account_id == account_id, lb.c.ledger == L.PREPAID)
+        )  # fmt: skip
+        if self._pg:
+            stmt = stmt.with_for_update(of=lb)
+        row = self.conn.execute(stmt).one_or_none()
+        if row is None:
+            raise NotFound(f"unknown account {account_id!r}")
+        return _Locked(
+            row.currency, row.credits_posted - row.debits_posted, row.debits_pending,
+            row.floor, row.transfer_seq, row.low_balance_mode, row.low_balance_below,
+            row.topoff_amount, bool(row.topoff_armed), bool(row.topoff_suspended),
+        )  # fmt: skip
+
+    # -- idempotency ----------------------------------------------------
+    def _replay(
+        self, account_id: str, key: str, operation: str, request: dict[str, Any], cls: type[R]
+    ) -> R | None:
+        row = self.conn.execute(
+            select(t.idempotency_keys.c.request_hash, t.idempotency_keys.c.response).where(
+                t.idempotency_keys.c.account_id == account_id, t.idempotency_keys.c.key == key
+            )
+        ).one_or_none()
+        if row is None:
+            return None
+        if row.request_hash != L.request_hash(operation, request):
+            raise IdempotencyConflict(
+                f"idempotency key {key!r} was already used for a different request"
+            )
+        return cls(**row.response)
+
+    def _remember(
+        self, account_id: str, key: str, operation: str, request: dict[str, Any], result: Any
+    ) -> None:
+        self.conn.execute(
+            insert(t.idempotency_keys).values(
+                account_id=account_id,
+                key=key,
+                operation=operation,
+                request_hash=L.request_hash(operation, request),
+                response=dataclasses.asdict(result),
+                created_at=self.clock.now(),
+            )
+        )
+
+    # -- counters -------------------------------------------------------
+    def _bump(self, account_id: str, ledger: str, **deltas: int) -> None:
+        c = t.ledger_balances.c
+        values = {name: getattr(c, name) + delta for name, delta in deltas.items() if delta}
+        if not values:
+            return
+        self.conn.execute(
+            update(t.ledger_balances)
+            .where(c.account_id == account_id, c.ledger == ledger)
+            .values(**values)
+        )
+
+    def _post(
+        self,
+        account_id: str,
+        state: _Locked,
+        *,
+        debit: str,
+        credit: str,
+        amount: int,
+        kind: str,
+        reference: str | None,
+        reservation_id: str | None = None,
+        overrun: bool = False,
+    ) -> str:
+        """Insert one transfer and update both counters; ``state`` follows."""
+        transfer_id = new_id()
+        if debit == L.PREPAID:
+            state.posted -= amount
+        if credit == L.PREPAID:
+            state.posted += amount
+        state.seq += 1
+        self.conn.execute(
+            insert(t.transfers).values(
+                account_id=account_id, transfer_id=transfer_id, seq=state.seq,
+                debit_ledger=debit, credit_ledger=credit, amount=amount,
+                currency=state.currency, kind=kind, reservation_id=reservation_id,
+                reference=reference, overrun=overrun, balance_after=state.posted,
+                created_at=self.clock.now(),
+            )
+        )  # fmt: skip
+        self._bump(account_id, debit, debits_posted=amount)
+        self._bump(account_id, credit, credits_posted=amount)
+        c = t.ledger_balances.c
+        self.conn.execute(
+            update(t.ledger_balances)
+            .where(c.account_id == account_id, c.ledger == L.PREPAID)
+            .values(transfer_seq=state.seq)
+        )
+        return transfer_id
+
+    def _check_floor(self, state: _Locked, amount: int) -> None:
+        if state.floor is not None and state.available - amount < state.floor:
+            raise InsufficientFunds(
+                f"available balance {state.available} cannot cover {amount} (minor units)"
+            )
+
+    # -- low-balance watch ----------------------------------------------
+    def _watch(self, account_id: str, state: _Locked) -> None:
+        """Emit one durable top-off request per dip below the threshold."""
+        if state.mode != "auto-topoff" or state.topoff_amount <= 0:
+            return
+        below = state.available < state.below
+        if below and state.armed and not state.suspended:
+            now = self.clock.now()
+            request_id = new_id()
+            self.conn.execute(
+                insert(t.topoff_requests).values(
+                    account_id=account_id, request_id=request_id, amount=state.topoff_amount,
+                    currency=state.currency, state="pending", attempts=0, next_attempt_at=now,
+                    charge_key=f"topoff:{account_id}:{request_id}", created_at=now,
+                )
+            )  # fmt: skip
+            self._set_armed(account_id, False)
+            state.armed = False
+        elif not below and not state.armed:
+            self._set_armed(account_id, True)
+            state.armed = True
+
+    def _set_armed(self, account_id: str, armed: bool) -> None:
+        self.conn.execute(
+            update(t.accounts)
+            .where(t.accounts.c.account_id == account_id)
+            .values(topoff_armed=armed)
+        )
+
+    # -- transfers ------------------------------------------------------
+    def transfer(
+        self,
+        account_id: str,
+        *,
+        key: str,
+        debit: str,
+        credit: str,
+        amount: int,
+        kind: str,
+        reference: str | None = None,
+        allow_overrun: bool = False,
+    ) -> L.TransferResult:
+        """Post ``amount`` from ``debit`` to ``credit`` at once.
+
+        A debit of the prepaid balance that would take the available
+        balance below its floor is refused unless ``allow_overrun``, in which
+        case it is posted and flagged."""
+        _positive(amount)
+        if debit not in L.LEDGERS or credit not in L.LEDGERS or debit == credit:
+            raise InvalidAmount(f"cannot transfer from {debit!r} to {credit!r}")
+        if kind not in L.TRANSFER_KINDS:
+            raise InvalidAmount(f"unknown transfer kind {kind!r}")
+        request = {"debit": debit, "credit": credit, "amount": amount, "kind": kind,
+                   "reference": reference}  # fmt: skip
+        state = self.lock(account_id)
+        replay = self._replay(account_id, key, "transfer", request, L.TransferResult)
+        if replay is not None:
+            return replay
+        overrun = False
+        if debit == L.PREPAID:
+            try:
+                self._check_floor(state, amount)
+            except InsufficientFunds:
+                if not allow_overrun:
+                    raise
+                overrun = True
+        transfer_id = self._post(
+            account_id, state, debit=debit, credit=credit, amount=amount, kind=kind,
+            reference=reference, overrun=overrun,
+        )  # fmt: skip
+        result = L.TransferResult(transfer_id, amount, state.posted, state.available, overrun)
+        self._remember(account_id, key, "transfer", request, result)
+        self._watch(account_id, state)
+        return result
+
+    # -- reservations ---------------------------------------------------
+    def reserve(
+        self,
+        account_id: str,
+        *,
+        key: str,
+        amount: int,
+        expires_at: datetime,
+        reference: str | None = None,
+    ) -> L.ReservationResult:
+        """Hold ``amount`` of the prepaid balance for revenue until settled,
+        voided or expired. Refused if it would take available below floor."""
+        if amount < 0:
+            raise InvalidAmount("a reservation cannot be negative")
+        request = {"amount": amount, "reference": reference}
+        state = self.lock(account_id)
+        replay = self._replay(account_id, key, "reserve", request, L.ReservationResult)
+        if replay is not None:
+            return replay
+        self._check_floor(state, amount)
+        reservation_id = new_id()
+        self.conn.execute(
+            insert(t.reservations).values(
+                account_id=account_id, reservation_id=reservation_id, debit_ledger=L.PREPAID,
+                credit_ledger=L.REVENUE, amount=amount, currency=state.currency,
+                state=L.PENDING, reference=reference, expires_at=expires_at,
+                created_at=self.clock.now(),
+            )
+        )  # fmt: skip
+        self._bump(account_id, L.PREPAID, debits_pending=amount)
+        self._bump(account_id, L.REVENUE, credits_pending=amount)
+        state.reserved += amount
+        result = L.ReservationResult(reservation_id, L.PENDING, amount, None, state.available)
+        self._remember(account_id, key, "reserve", request, result)
+        self._watch(account_id, state)
+        return result
+
+    def _reservation(self, account_id: str, reservation_id: str) -> Any:
+        row = self.conn.execute(
+            select(t.reservations).where(
+                t.reservations.c.account_id == account_id,
+                t.reservations.c.reservation_id == reservation_id,
+            )
+        ).one_or_none()
+        if row is None:
+            raise NotFound(f"unknown reservation {reservation_id!r}")
+        return row
+
+    def _resolve(
+        self, account_id: str, row: Any, state: _Locked, new_state: str, **values: Any
+    ) -> None:
+        """Leave the pending state: release the hold from the counters."""
+        if row.state == L.PENDING and row.amount:
+            self._bump(account_id, row.debit_ledger, debits_pending=-row.amount)
+            self._bump(account_id, row.credit_ledger, credits_pending=-row.amount)
+            state.reserved -= row.amount
+        self.conn.execute(
+            update(t.reservations)
+            .where(
+                t.reservations.c.account_id == account_id,
+                t.reservations.c.reservation_id == row.reservation_id,
+            )
+            .values(state=new_state, resolved_at=self.clock.now(), **values)
+        )
+
+    def grow(
+        self,
+        account_id: str,
+        reservation_id: str,
+        *,
+        key: str,
+        amount: int,
+        expires_at: datetime,
+    ) -> L.ReservationResult:
+        """Raise a pending reservation to ``amount`` in total (never lowers
+        it) and push its expiry. Refused if the extra would overdraw."""
+        if amount < 0:
+            raise InvalidAmount("a reservation cannot be negative")
+        request = {"reservation_id": reservation_id, "amount": amount}
+        state = self.lock(account_id)
+        replay = self._replay(account_id, key, "grow", request, L.ReservationResult)
+        if replay is not None:
+            return replay
+        row = self._reservation(account_id, reservation_id)
+        if row.state != L.PENDING:
+            raise ReservationResolved(f"reservation {reservation_id} is {row.state}")
+        extra = max(0, amount - row.amount)
+        self._check_floor(state, extra)
+        self.conn.execute(
+            update(t.reservations)
+            .where(
+                t.reservations.c.account_id == account_id,
+                t.reservations.c.reservation_id == reservation_id,
+            )
+            .values(amount=row.amount + extra, expires_at=expires_at)
+        )
+        self._bump(account_id, L.PREPAID, debits_pending=extra)
+        self._bump(account_id, L.REVENUE, credits_pending=extra)
+        state.reserved += extra
+        result = L.ReservationResult(
+            reservation_id, L.PENDING, row.amount + extra, None, state.available
+        )
+        self._remember(account_id, key, "grow", request, result)
+        self._watch(account_id, state)
+        return result
+
+    def settle(
+        self,
+        account_id: str,
+        reservation_id: str,
+        *,
+        key: str,
+        amount: int,
+        allow_overrun: bool = False,
+    ) -> L.ReservationResult:
+        """Post ``amount`` for a reservation and release the rest, once.
+
+        More than was held is posted only with ``allow_overrun`` and is then
+        flagged (the balance may go below its floor by that overrun). An
+        expired reservation can still be settled once (a late call end)."""
+        if amount < 0:
+            raise InvalidAmount("a settlement cannot be negative")
+        request = {"reservation_id": reservation_id, "amount": amount}
+        state = self.lock(account_id)
+        replay = self._replay(account_id, key, "settle", request, L.ReservationResult)
+        if replay is not None:
+            return replay
+        row = self._reservation(account_id, reservation_id)
+        if row.state not in (L.PENDING, L.EXPIRED) or row.settle_transfer_id is not None:
+            raise ReservationResolved(f"reservation {reservation_id} is already {row.state}")
+        held = row.amount if row.state == L.PENDING else 0
+        overrun = False
+        if amount > held:
+            try:
+                self._check_floor(state, amount - held)
+            except InsufficientFunds:
+                if not allow_overrun:
+                    raise OverrunNotAllowed(
+                        f"settling {amount} exceeds the {held} held and the available balance"
+                    ) from None
+                overrun = True
+        self._resolve(account_id, row, state, L.SETTLED, settled_amount=amount, overrun=overrun)
+        transfer_id = None
+        if amount:
+            transfer_id = self._post(
+                account_id, state, debit=row.debit_ledger, credit=row.credit_ledger,
+                amount=amount, kind=L.KIND_SETTLE, reference=row.reference,
+                reservation_id=reservation_id, overrun=overrun,
+            )  # fmt: skip
+            self.conn.execute(
+                update(t.reservations)
+                .where(
+                    t.reservations.c.account_id == account_id,
+                    t.reservations.c.reservation_id == reservation_id,
+                )
+                .values(settle_transfer_id=transfer_id)
+            )
+        result = L.ReservationResult(
+            reservation_id, L.SETTLED, row.amount, amount, state.available, overrun, transfer_id
+        )
+        self._remember(account_id, key, "settle", request, result)
+        self._watch(account_id, state)
+        return result
+
+    def void(self, account_id: str, reservation_id: str, *, key: str) -> L.ReservationResult:
+        """Release a pending reservation without posting anything, once."""
+        request = {"reservation_id": reservation_id}
+        state = self.lock(account_id)
+        replay = self._replay(account_id, key, "void", request, L.ReservationResult)
+        if replay is not None:
+            return replay
+        row = self._reservation(account_id, reservation_id)
+        if row.state != L.PENDING:
+            raise ReservationResolved(f"reservation {reservation_id} is already {row.state}")
+        self._resolve(account_id, row, state, L.VOIDED, settled_amount=0)
+        result = L.ReservationResult(reservation_id, L.VOIDED, row.amount, 0, state.available)
+        self._remember(account_id, key, "void", request, result)
+        self._watch(account_id, state)
+        return result
+
+    def expire(self, account_id: str, reservation_id: str) -> bool:
+        """Release a pending reservation whose time is up; False if it was
+        not pending or not yet due (a concurrent settle won)."""
+        state = self.lock(account_id)
+        row = self._reservation(account_id, reservation_id)
+        if row.state != L.PENDING or utc(row.expires_at) > self.clock.now():
+            return False
+        self._resolve(account_id, row, state, L.EXPIRED)
+        self._watch(account_id, state)
+        return True
+
+    def due_reservations(self, now: datetime, limit: int = 500) -> list[tuple[str, str]]:
+        """(account, reservation) pairs pending past their expiry."""
+        r = t.reservations.c
+        rows = self.conn.execute(
+            select(r.account_id, r.reservation_id)
+            .where(r.state == L.PENDING, r.expires_at <= now)
+            .order_by(r.expires_at)
+            .limit(limit)
+        ).all()
+        return [(row.account_id, row.reservation_id) for row in rows]
+
+    # -- verification ---------------------------------------------------
+    def verify(self) -> list[str]:
+        """Every ledger invariant that does not hold, as readable lines."""
+        return verify_ledger(self.conn)
+
+
+def _positive(amount: int) -> None:
+    if type(amount) is not int or amount <= 0:
+        raise InvalidAmount("a transfer amount must be a positive integer of minor units")
+
+
+def verify_ledger(conn: Connection) -> list[str]:
+    """Recompute balances from transfers and reservations and compare."""
+    problems: list[str] = []
+    tr, lb, rs = t.transfers.c, t.ledger_balances.c, t.reservations.c
+    posted: dict[tuple[str, str], list[int]] = {}
+    for row in conn.execute(
+        select(tr.account_id, tr.debit_ledger, func.sum(tr.amount)).group_by(
+            tr.account_id, tr.debit_ledger
+        )
+    ):
+        posted.setdefault((row[0], row[1]), [0, 0])[0] = int(row[2])
+    for row in conn.execute(
+        select(tr.account_id, tr.credit_ledger, func.sum(tr.amount)).group_by(
+            tr.account_id, tr.credit_ledger
+        )
+    ):
+        posted.setdefault((row[0], row[1]), [0, 0])[1] = int(row[2])
+    pending: dict[tuple[str, str], list[int]] = {}
+    for row in conn.execute(
+        select(rs.account_id, rs.debit_ledger, rs.credit_ledger, func.sum(rs.amount))
+        .where(rs.state == L.PENDING)
+        .group_by(rs.account_id, rs.debit_ledger, rs.credit_ledger)
+    ):
+        pending.setdefault((row[0], row[1]), [0, 0])[0] += int(row[3])
+        pending.setdefault((row[0], row[2]), [0, 0])[1] += int(row[3])
+    overrun_accounts = {
+        row[0] for row in conn.execute(select(tr.account_id).where(tr.overrun).distinct())
+    }
+    totals: dict[str, list[int]] = {}
+    for row in conn.execute(select(lb).order_by(lb.account_id, lb.ledger)):
+        key = (row.account_id, row.ledger)
+        where = f"account {row.account_id} ledger {row.ledger}"
+        d, c = posted.get(key, [0, 0])
+        if (row.debits_posted, row.credits_posted) != (d, c):
+            problems.append(
+                f"{where}: posted counters {row.debits_posted}/{row.credits_posted} "
+                f"but transfers sum to {d}/{c}"
+            )
+        pd, pc = pending.get(key, [0, 0])
+        if (row.debits_pending, row.credits_pending) != (pd, pc):
+            problems.append(
+                f"{where}: pending counters {row.debits_pending}/{row.credits_pending} "
+                f"but pending reservations sum to {pd}/{pc}"
+            )
+        total = totals.setdefault(row.account_id, [0, 0])
+        total[0] += row.debits_posted
+        total[1] += row.credits_posted
+        if row.ledger == L.PREPAID and row.floor is not None:
+            available = row.credits_posted - row.debits_posted - row.debits_pending
+            if available < row.floor and row.account_id not in overrun_accounts:
+                problems.append(
+                    f"{where}: available {available} is below the floor {row.floor} "
+                    "with no flagged overrun"
+                )
+    for account_id, (debits, credits) in totals.items():
+        if debits != credits:
+            problems.append(f"account {account_id}: debits {debits} != credits {credits}")
+    for row in conn.execute(
+        select(tr.account_id, tr.reservation_id, func.count())
+        .where(tr.reservation_id.is_not(None))
+        .group_by(tr.account_id, tr.reservation_id)
+        .having(func.count() > 1)
+    ):
+        problems.append(f"account {row[0]}: reservation {row[1]} was settled {row[2]} times")
+    for row in conn.execute(
+        select(rs.account_id, rs.reservation_id, rs.state, rs.settle_transfer_id, rs.settled_amount)
+    ):
+        if row.state == L.SETTLED and (row.settled_amount or 0) > 0 and not row.settle_transfer_id:
+            problems.append(
+                f"account {row.account_id}: reservation {row.reservation_id} settled "
+                "without a transfer"
+            )
+    problems.extend(_verify_sequence(conn))
+    return problems
+
+
+def _verify_sequence(conn: Connection) -> list[str]:
+    """Transfers of each customer are numbered 1..n and ``balance_after``
+    replays the prepaid balance."""
+    problems: list[str] = []
+    tr, lb = t.transfers.c, t.ledger_balances.c
+    counters = {
+        row.account_id: row.transfer_seq
+        for row in conn.execute(
+            select(lb.account_id, lb.transfer_seq).where(lb.ledger == L.PREPAID)
+        )
+    }
+    counts = {
+        row[0]: int(row[1])
+        for row in conn.execute(select(tr.account_id, func.count()).group_by(tr.account_id))
+    }
+    for account_id, counter in counters.items():
+        if counts.get(account_id, 0) != counter:
+            problems.append(
+                f"account {account_id}: transfer counter {counter} "
+                f"but {counts.get(account_id, 0)} transfers"
+            )
+    current: str | None = None
+    expected = running = 0
+    broken: set[str] = set()
+    rows = conn.execution_options(yield_per=5000).execute(
+        select(
+            tr.account_id, tr.seq, tr.debit_ledger, tr.credit_ledger, tr.amount, tr.balance_after
+        ).order_by(tr.account_id, tr.seq)
+    )
+    for row in rows:
+        if row.account_id != current:
+            current, expected, running = row.account_id, 0, 0
+        expected += 1
+        running += row.amount * ((row.credit_ledger == L.PREPAID) - (row.debit_ledger == L.PREPAID))
+        if row.account_id in broken:
+            continue
+        if row.seq != expected:
+            problems.append(f"account {row.account_id}: transfer number {row.seq} out of order")
+            broken.add(row.account_id)
+        elif row.balance_after != running:
+            problems.append(
+                f"account {row.account_id}: transfer {row.seq} says balance {row.balance_after}"
+                f" but replay gives {running}"
+            )
+            broken.add(row.account_id)
+    return problems
