@@ -513,18 +513,18 @@ def verify_ledger(conn: Connection) -> list[str]:
     ):
         posted.setdefault((row[0], row[1]), [0, 0])[1] = int(row[2])
     pending: dict[tuple[str, str], list[int]] = {}
-    for row in conn.execute(
+    for hold in conn.execute(
         select(rs.account_id, rs.debit_ledger, rs.credit_ledger, func.sum(rs.amount))
         .where(rs.state == L.PENDING)
         .group_by(rs.account_id, rs.debit_ledger, rs.credit_ledger)
     ):
-        pending.setdefault((row[0], row[1]), [0, 0])[0] += int(row[3])
-        pending.setdefault((row[0], row[2]), [0, 0])[1] += int(row[3])
+        pending.setdefault((hold[0], hold[1]), [0, 0])[0] += int(hold[3])
+        pending.setdefault((hold[0], hold[2]), [0, 0])[1] += int(hold[3])
     overrun_accounts = {
         row[0] for row in conn.execute(select(tr.account_id).where(tr.overrun).distinct())
     }
     totals: dict[str, list[int]] = {}
-    for row in conn.execute(select(lb).order_by(lb.account_id, lb.ledger)):
+    for row in conn.execute(select(t.ledger_balances).order_by(lb.account_id, lb.ledger)):
         key = (row.account_id, row.ledger)
         where = f"account {row.account_id} ledger {row.ledger}"
         d, c = posted.get(key, [0, 0])
@@ -552,19 +552,19 @@ def verify_ledger(conn: Connection) -> list[str]:
     for account_id, (debits, credits) in totals.items():
         if debits != credits:
             problems.append(f"account {account_id}: debits {debits} != credits {credits}")
-    for row in conn.execute(
+    for twice in conn.execute(
         select(tr.account_id, tr.reservation_id, func.count())
         .where(tr.reservation_id.is_not(None))
         .group_by(tr.account_id, tr.reservation_id)
         .having(func.count() > 1)
     ):
-        problems.append(f"account {row[0]}: reservation {row[1]} was settled {row[2]} times")
-    for row in conn.execute(
+        problems.append(f"account {twice[0]}: reservation {twice[1]} was settled {twice[2]} times")
+    for res in conn.execute(
         select(rs.account_id, rs.reservation_id, rs.state, rs.settle_transfer_id, rs.settled_amount)
     ):
-        if row.state == L.SETTLED and (row.settled_amount or 0) > 0 and not row.settle_transfer_id:
+        if res.state == L.SETTLED and (res.settled_amount or 0) > 0 and not res.settle_transfer_id:
             problems.append(
-                f"account {row.account_id}: reservation {row.reservation_id} settled "
+                f"account {res.account_id}: reservation {res.reservation_id} settled "
                 "without a transfer"
             )
     problems.extend(_verify_sequence(conn))

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from callcredit.adapters import schema
+from callcredit.bootstrap import App
 from callcredit.services import accounts as svc
 
 
@@ -86,4 +88,4 @@ def register(app: typer.Typer) -> None:
 
 
 # Functions run by `callcredit init` after the schema upgrade (shipped data).
-INIT_HOOKS: list = []  # type: ignore[type-arg]
+INIT_HOOKS: list[Callable[[App], None]] = []
