@@ -1,0 +1,73 @@
+"""Turning errors into the contract's JSON: ``{"error": {"code", "message"}}``."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import ORJSONResponse
+from sqlalchemy.exc import DBAPIError
+from starlette.exceptions import HTTPException
+
+from callcredit.domain.errors import (
+    AlreadyExists,
+    BusinessRuleViolation,
+    CallcreditError,
+    InvalidInput,
+    NotFound,
+    Unavailable,
+)
+
+
+def error_response(status: int, code: str, message: str) -> ORJSONResponse:
+    return ORJSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+def status_of(exc: CallcreditError) -> int:
+    if isinstance(exc, InvalidInput):
+        return 422
+    if isinstance(exc, NotFound):
+        return 404
+    if isinstance(exc, AlreadyExists | BusinessRuleViolation):
+        return 409
+    if isinstance(exc, Unavailable):
+        return 503
+    return 400
+
+
+def install(api: FastAPI) -> None:
+    @api.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> ORJSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        message = (
+            f"{where}: {first.get('msg', 'invalid request')}"
+            if where
+            else str(first.get("msg", "invalid request"))
+        )
+        return error_response(422, "invalid_request", message)
+
+    @api.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException) -> ORJSONResponse:
+        codes = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
+        response = error_response(exc.status_code, codes.get(exc.status_code, "error"),
+                                  str(exc.detail))  # fmt: skip
+        if exc.headers:
+            response.headers.update(exc.headers)
+        return response
+
+    @api.exception_handler(CallcreditError)
+    async def _domain(request: Request, exc: CallcreditError) -> ORJSONResponse:
+        return error_response(status_of(exc), exc.code, str(exc))
+
+    @api.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> ORJSONResponse:
+        if exc.connection_invalidated or _is_connection_error(exc):
+            return error_response(503, "unavailable", "the database is unavailable; retry")
+        raise exc
+
+
+def _is_connection_error(exc: DBAPIError) -> bool:
+    text = str(exc.orig).lower()
+    return any(
+        s in text for s in ("connection", "server closed", "terminating", "could not connect")
+    )
