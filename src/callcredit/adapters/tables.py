@@ -339,3 +339,14 @@ users = Table(
     ForeignKeyConstraint(["account_id"], ["accounts.account_id"]),
     Index("ix_users_email", "email", unique=True),
 )
+
+# Failed sign-in attempts per e-mail and per client address, counted in the
+# database so the limit holds across server processes.
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("scope", String(300), primary_key=True),
+    Column("failures", Integer, nullable=False, server_default="0"),
+    Column("window_start", TS, nullable=False),
+    Column("locked_until", TS, nullable=True),
+)
