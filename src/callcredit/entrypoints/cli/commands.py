@@ -11,6 +11,7 @@ from rich.table import Table
 
 from callcredit.adapters import schema
 from callcredit.bootstrap import App
+from callcredit.entrypoints.cli.rating import load_shipped_data
 from callcredit.services import accounts as svc
 
 
@@ -88,4 +89,4 @@ def register(app: typer.Typer) -> None:
 
 
 # Functions run by `callcredit init` after the schema upgrade (shipped data).
-INIT_HOOKS: list[Callable[[App], None]] = []
+INIT_HOOKS: list[Callable[[App], None]] = [load_shipped_data]
