@@ -233,18 +233,20 @@ def test_billed_is_a_boundary_at_least_the_answered_time(inc: Increment, d: int)
     assert billed - d < max(inc.first, inc.step)
 
 
-@given(rates, st.integers(0, 100_000), st.integers(1, 20_000))
+@given(
+    rates, st.integers(0, 100_000), st.integers(1, 20_000), st.sampled_from(["EUR", "JPY", "KWD"])
+)
 def test_granted_cost_fits_and_the_next_boundary_does_not(
-    r: Rate, available: int, quota: int
+    r: Rate, available: int, quota: int, currency: str
 ) -> None:
     """The grant's cost fits the money; the next boundary exceeds the money or the quota."""
-    granted = granted_seconds(r, available, quota, "EUR")
+    granted = granted_seconds(r, available, quota, currency)
     inc = r.increment
     if granted == 0:
-        assert first_interval_cost(r, "EUR").minor > available
+        assert first_interval_cost(r, currency).minor > available
         return
     assert (granted - inc.first) % inc.step == 0
-    assert call_cost(granted, r, "EUR").minor <= available
+    assert call_cost(granted, r, currency).minor <= available
     assert granted <= max(quota, inc.first)
     following = granted + inc.step
-    assert following > quota or call_cost(following, r, "EUR").minor > available
+    assert following > quota or call_cost(following, r, currency).minor > available

@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from decimal import Decimal
-from fractions import Fraction
 
 from callcredit.domain.errors import InvalidRate
 from callcredit.domain.money import Money, exponent
@@ -52,15 +51,16 @@ class Increment:
 
 
 def parse_amount(text: str, what: str) -> Decimal:
-    """Parse a non-negative Decimal of at most six decimals, e.g. a per-minute
-    rate or a connect fee; exponents, NaN and infinities are refused."""
+    """Parse a plain decimal number such as a per-minute rate; exponents,
+    NaN and infinities are refused. :class:`Rate` checks sign and precision."""
     text = text.strip()
     if not _DECIMAL.match(text):
         raise InvalidRate(f"{what} {text!r} is not a decimal number")
-    return check_amount(Decimal(text), what)
+    return Decimal(text)
 
 
 def check_amount(value: Decimal, what: str) -> Decimal:
+    """``value`` if it is finite, non-negative, with at most six decimals."""
     if not value.is_finite():
         raise InvalidRate(f"{what} {value} is not a decimal number")
     if value < 0:
@@ -127,20 +127,23 @@ def granted_seconds(rate: Rate, available_minor: int, quota_seconds: int, curren
     The first interval is indivisible: when the quota is shorter than ``a``
     but ``a`` seconds are affordable, ``a`` is granted (a call is never billed
     less than ``a`` seconds, so a shorter grant would reserve the same money).
-    Computed exactly with rational arithmetic, in constant time.
+    Computed exactly in integers, in constant time.
     """
     if quota_seconds < 1:
         raise InvalidRate(f"quota must be at least one second ({quota_seconds})")
     a, b = rate.increment.first, rate.increment.step
-    if first_interval_cost(rate, currency).minor > available_minor:
+    # In millionths (rates have at most six decimals) and minor units 10^-e:
+    # cost(s) ≤ M  ⇔  C + R·s/60 < (M + ½)·10^-e  (half-up rounding)
+    #             ⇔  2·10^e·(60·C6 + R6·s) < 60·10^6·(2M + 1).
+    scale = 2 * 10 ** exponent(currency)
+    per_minute = int(rate.per_minute.scaleb(MAX_DECIMALS))
+    room = 60 * 10**MAX_DECIMALS * (2 * available_minor + 1) - scale * (
+        60 * int(rate.connect_fee.scaleb(MAX_DECIMALS)) + per_minute * a
+    )
+    if room <= 0:
         return 0
     steps = (quota_seconds - a) // b if quota_seconds >= a else 0
-    if rate.per_minute > 0:
-        # cost(a + k·b) ≤ M  ⇔  C + R·(a + k·b)/60 < (M + ½)·10^-e  (half-up).
-        unit = Fraction(1, 10 ** exponent(currency))
-        limit = (Fraction(available_minor) + Fraction(1, 2)) * unit - Fraction(rate.connect_fee)
-        seconds_limit = limit * 60 / Fraction(rate.per_minute) - a
-        # Largest integer k with k·b < seconds_limit (seconds_limit > 0 here).
-        affordable = -(-seconds_limit // b) - 1
-        steps = min(steps, int(affordable))
+    if per_minute > 0:
+        # The largest k with scale·R6·b·k < room.
+        steps = min(steps, (room - 1) // (scale * per_minute * b))
     return a + steps * b

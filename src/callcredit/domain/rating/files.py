@@ -23,6 +23,7 @@ def parse_deck(lines: Iterable[str]) -> list[Rate]:
     reader = csv.reader(lines, strict=True)
     rates: list[Rate] = []
     seen: dict[str, int] = {}
+    increments: dict[str, Increment] = {}
     header_seen = False
     try:
         for row in reader:
@@ -34,7 +35,7 @@ def parse_deck(lines: Iterable[str]) -> list[Rate]:
                 _check_header(fields, line)
                 header_seen = True
                 continue
-            rate = _parse_row(fields, line)
+            rate = _parse_row(fields, line, increments)
             if rate.prefix in seen:
                 raise InvalidRateDeck(
                     f"line {line}: prefix {rate.prefix} already given on line {seen[rate.prefix]}"
@@ -59,7 +60,7 @@ def _check_header(fields: list[str], line: int) -> None:
         )
 
 
-def _parse_row(fields: list[str], line: int) -> Rate:
+def _parse_row(fields: list[str], line: int, increments: dict[str, Increment]) -> Rate:
     if len(fields) != len(DECK_COLUMNS):
         raise InvalidRateDeck(
             f"line {line}: expected {len(DECK_COLUMNS)} columns"
@@ -67,12 +68,14 @@ def _parse_row(fields: list[str], line: int) -> Rate:
         )
     prefix, description, per_minute, connect_fee, increment = fields
     try:
+        if increment not in increments:
+            increments[increment] = Increment.parse(increment)
         return Rate(
             prefix=prefix,
             description=description,
             per_minute=parse_amount(per_minute, "per_minute"),
             connect_fee=parse_amount(connect_fee or "0", "connect_fee"),
-            increment=Increment.parse(increment),
+            increment=increments[increment],
         )
     except InvalidInput as exc:
         raise InvalidRateDeck(f"line {line}: {exc}") from exc
