@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import argparse
 import random
+import tempfile
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from decimal import Decimal
 
+from callcredit.adapters import rating_store, schema
+from callcredit.adapters.db import make_engine
 from callcredit.domain.rating import Rate, RateTable, call_cost, granted_seconds, parse_deck
 
 INCREMENTS = ["60/60", "30/6", "1/1"]
@@ -40,6 +44,23 @@ def rate_per_second(work: Callable[[], object], items: int) -> float:
     return items / (time.perf_counter() - started)
 
 
+def database_round_trip(rates: list[Rate]) -> None:
+    """Import the deck into a fresh SQLite database, then load it back."""
+    with tempfile.TemporaryDirectory() as folder:
+        engine = make_engine(f"sqlite:///{folder}/bench.db")
+        schema.upgrade(engine)
+        started = time.perf_counter()
+        with engine.begin() as conn:
+            rating_store.save_deck(conn, "bench", "EUR", rates, datetime.now(UTC))
+        imported = time.perf_counter()
+        with engine.begin() as conn:
+            loaded = rating_store.read_deck(conn, "bench")
+        read = time.perf_counter()
+        engine.dispose()
+    print(f"  SQLite import  {imported - started:6.3f} s  (one transaction, executemany)")
+    print(f"  SQLite load    {read - imported:6.3f} s  ({len(loaded.table):,} rates into memory)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prefixes", type=int, default=100_000)
@@ -56,6 +77,7 @@ def main() -> None:
     print(f"deck: {len(table):,} prefixes")
     print(f"  parse CSV      {parsed - started:6.3f} s")
     print(f"  build table    {built - parsed:6.3f} s")
+    database_round_trip(rates)
 
     prefixes = [r.prefix for r in rates]
     numbers = [
