@@ -55,8 +55,11 @@ def format_money(amount: Money, language: str) -> str:
 
 def format_day(value: date | datetime, language: str) -> str:
     """``21/11/2026`` in French, ``11/21/2026`` style short dates in English."""
-    return str(format_date(value, format="short" if language == "fr" else "medium",
-                           locale=_locale(language)))  # fmt: skip
+    return str(
+        format_date(
+            value, format="short" if language == "fr" else "medium", locale=_locale(language)
+        )
+    )
 
 
 def format_moment(value: datetime, language: str) -> str:

@@ -21,15 +21,21 @@ def main() -> None:
             with app.uow() as uow:
                 if mode == "reserve":
                     res = uow.ledger.reserve(
-                        account, key=key, amount=7,
+                        account,
+                        key=key,
+                        amount=7,
                         expires_at=app.clock.now() + timedelta(minutes=10),
-                    )  # fmt: skip
+                    )
                     uow.ledger.settle(account, res.reservation_id, key=f"{key}-s", amount=5)
                 else:
                     uow.ledger.transfer(
-                        account, key=key, debit=L.CARD, credit=L.PREPAID, amount=3,
+                        account,
+                        key=key,
+                        debit=L.CARD,
+                        credit=L.PREPAID,
+                        amount=3,
                         kind=L.KIND_FUNDS_ADDED,
-                    )  # fmt: skip
+                    )
         except InsufficientFunds:
             print(f"refused {key}", flush=True)
             continue

@@ -36,9 +36,13 @@ def ledger_app(db_url: str, clock: FakeClock) -> App:
 def fund(app: App, amount: int, key: str = "fund-1") -> L.TransferResult:
     with app.uow() as uow:
         return uow.ledger.transfer(
-            "acme", key=key, debit=L.CARD, credit=L.PREPAID, amount=amount,
+            "acme",
+            key=key,
+            debit=L.CARD,
+            credit=L.PREPAID,
+            amount=amount,
             kind=L.KIND_FUNDS_ADDED,
-        )  # fmt: skip
+        )
 
 
 def available(app: App) -> int:

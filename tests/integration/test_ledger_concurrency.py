@@ -30,9 +30,13 @@ def _setup(url: str, funds: int) -> App:
         open_account(uow, "shared", name="Shared balance")
         if funds:
             uow.ledger.transfer(
-                "shared", key="seed", debit=L.CARD, credit=L.PREPAID, amount=funds,
+                "shared",
+                key="seed",
+                debit=L.CARD,
+                credit=L.PREPAID,
+                amount=funds,
                 kind=L.KIND_FUNDS_ADDED,
-            )  # fmt: skip
+            )
     return app
 
 
@@ -47,9 +51,11 @@ def test_threads_never_overdraw(db_url: str) -> None:
         try:
             with app.uow() as uow:
                 uow.ledger.reserve(
-                    "shared", key=f"t{i}", amount=10,
+                    "shared",
+                    key=f"t{i}",
+                    amount=10,
                     expires_at=app.clock.now() + timedelta(minutes=5),
-                )  # fmt: skip
+                )
             return True
         except InsufficientFunds:
             return False
@@ -67,10 +73,20 @@ def test_threads_never_overdraw(db_url: str) -> None:
 
 def _worker(url: str, mode: str, count: int, tag: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.integration.ledger_worker", url, "shared", mode,
-         str(count), tag],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "tests.integration.ledger_worker",
+            url,
+            "shared",
+            mode,
+            str(count),
+            tag,
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
 
 
 @pytest.mark.slow

@@ -69,9 +69,13 @@ class LedgerMachine(RuleBasedStateMachine):
         key = self.key()
         with self.app.uow() as uow:
             uow.ledger.transfer(
-                self.account, key=key, debit=L.CARD, credit=L.PREPAID, amount=amount,
+                self.account,
+                key=key,
+                debit=L.CARD,
+                credit=L.PREPAID,
+                amount=amount,
                 kind=L.KIND_FUNDS_ADDED,
-            )  # fmt: skip
+            )
         self.posted += amount
         self.done.append((key, "credit", {"amount": amount}))
 
@@ -80,9 +84,13 @@ class LedgerMachine(RuleBasedStateMachine):
         try:
             with self.app.uow() as uow:
                 uow.ledger.transfer(
-                    self.account, key=self.key(), debit=L.PREPAID, credit=L.REVENUE,
-                    amount=amount, kind=L.KIND_CALL,
-                )  # fmt: skip
+                    self.account,
+                    key=self.key(),
+                    debit=L.PREPAID,
+                    credit=L.REVENUE,
+                    amount=amount,
+                    kind=L.KIND_CALL,
+                )
         except InsufficientFunds:
             assert amount > self.available
             return
@@ -94,9 +102,11 @@ class LedgerMachine(RuleBasedStateMachine):
         try:
             with self.app.uow() as uow:
                 res = uow.ledger.reserve(
-                    self.account, key=self.key(), amount=amount,
+                    self.account,
+                    key=self.key(),
+                    amount=amount,
                     expires_at=self.clock.now() + timedelta(seconds=60),
-                )  # fmt: skip
+                )
         except InsufficientFunds:
             assert amount > self.available
             return multiple()
@@ -110,9 +120,12 @@ class LedgerMachine(RuleBasedStateMachine):
         try:
             with self.app.uow() as uow:
                 uow.ledger.grow(
-                    self.account, reservation, key=self.key(), amount=(held or 0) + extra,
+                    self.account,
+                    reservation,
+                    key=self.key(),
+                    amount=(held or 0) + extra,
                     expires_at=self.clock.now() + timedelta(seconds=60),
-                )  # fmt: skip
+                )
         except ReservationResolved:
             assert held is None
             return
@@ -179,14 +192,20 @@ class LedgerMachine(RuleBasedStateMachine):
         with self.app.uow() as uow:
             if op == "credit":
                 uow.ledger.transfer(
-                    self.account, key=key, debit=L.CARD, credit=L.PREPAID,
-                    amount=int(request["amount"]), kind=L.KIND_FUNDS_ADDED,
-                )  # fmt: skip
+                    self.account,
+                    key=key,
+                    debit=L.CARD,
+                    credit=L.PREPAID,
+                    amount=int(request["amount"]),
+                    kind=L.KIND_FUNDS_ADDED,
+                )
             else:
                 uow.ledger.settle(
-                    self.account, str(request["reservation_id"]), key=key,
+                    self.account,
+                    str(request["reservation_id"]),
+                    key=key,
                     amount=int(request["amount"]),
-                )  # fmt: skip
+                )
         assert self.snapshot() == before
 
     def snapshot(self) -> tuple[int, int]:

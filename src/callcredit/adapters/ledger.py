@@ -92,32 +92,50 @@ class SqlLedger:
         if row is None:
             raise NotFound(f"unknown account {account_id!r}")
         return L.Balance(
-            account_id, row.currency, row.credits_posted - row.debits_posted,
-            row.debits_pending, row.floor or 0,
-        )  # fmt: skip
+            account_id,
+            row.currency,
+            row.credits_posted - row.debits_posted,
+            row.debits_pending,
+            row.floor or 0,
+        )
 
     def lock(self, account_id: str) -> _Locked:
         """Lock the customer's prepaid row for the rest of the transaction."""
         lb, acc = t.ledger_balances, t.accounts
         stmt = (
             select(
-                lb.c.currency, lb.c.credits_posted, lb.c.debits_posted, lb.c.debits_pending,
-                lb.c.floor, lb.c.transfer_seq, acc.c.low_balance_mode, acc.c.low_balance_below,
-                acc.c.topoff_amount, acc.c.topoff_armed, acc.c.topoff_suspended,
+                lb.c.currency,
+                lb.c.credits_posted,
+                lb.c.debits_posted,
+                lb.c.debits_pending,
+                lb.c.floor,
+                lb.c.transfer_seq,
+                acc.c.low_balance_mode,
+                acc.c.low_balance_below,
+                acc.c.topoff_amount,
+                acc.c.topoff_armed,
+                acc.c.topoff_suspended,
             )
             .join(acc, acc.c.account_id == lb.c.account_id)
             .where(lb.c.account_id == account_id, lb.c.ledger == L.PREPAID)
-        )  # fmt: skip
+        )
         if self._pg:
             stmt = stmt.with_for_update(of=lb)
         row = self.conn.execute(stmt).one_or_none()
         if row is None:
             raise NotFound(f"unknown account {account_id!r}")
         return _Locked(
-            row.currency, row.credits_posted - row.debits_posted, row.debits_pending,
-            row.floor, row.transfer_seq, row.low_balance_mode, row.low_balance_below,
-            row.topoff_amount, bool(row.topoff_armed), bool(row.topoff_suspended),
-        )  # fmt: skip
+            row.currency,
+            row.credits_posted - row.debits_posted,
+            row.debits_pending,
+            row.floor,
+            row.transfer_seq,
+            row.low_balance_mode,
+            row.low_balance_below,
+            row.topoff_amount,
+            bool(row.topoff_armed),
+            bool(row.topoff_suspended),
+        )
 
     # -- idempotency ----------------------------------------------------
     def _replay(
@@ -184,13 +202,21 @@ class SqlLedger:
         state.seq += 1
         self.conn.execute(
             insert(t.transfers).values(
-                account_id=account_id, transfer_id=transfer_id, seq=state.seq,
-                debit_ledger=debit, credit_ledger=credit, amount=amount,
-                currency=state.currency, kind=kind, reservation_id=reservation_id,
-                reference=reference, overrun=overrun, balance_after=state.posted,
+                account_id=account_id,
+                transfer_id=transfer_id,
+                seq=state.seq,
+                debit_ledger=debit,
+                credit_ledger=credit,
+                amount=amount,
+                currency=state.currency,
+                kind=kind,
+                reservation_id=reservation_id,
+                reference=reference,
+                overrun=overrun,
+                balance_after=state.posted,
                 created_at=self.clock.now(),
             )
-        )  # fmt: skip
+        )
         self._bump(account_id, debit, debits_posted=amount)
         self._bump(account_id, credit, credits_posted=amount)
         c = t.ledger_balances.c
@@ -218,16 +244,28 @@ class SqlLedger:
             request_id = new_id()
             self.conn.execute(
                 insert(t.topoff_requests).values(
-                    account_id=account_id, request_id=request_id, amount=state.topoff_amount,
-                    currency=state.currency, state="pending", attempts=0, next_attempt_at=now,
-                    charge_key=f"topoff:{account_id}:{request_id}", created_at=now,
+                    account_id=account_id,
+                    request_id=request_id,
+                    amount=state.topoff_amount,
+                    currency=state.currency,
+                    state="pending",
+                    attempts=0,
+                    next_attempt_at=now,
+                    charge_key=f"topoff:{account_id}:{request_id}",
+                    created_at=now,
                 )
-            )  # fmt: skip
+            )
             self._set_armed(account_id, False)
             state.armed = False
         elif not below and not state.armed:
             self._set_armed(account_id, True)
             state.armed = True
+
+    def check_low_balance(self, account_id: str) -> None:
+        """Apply the low-balance watch now, as after a balance change: used
+        when the Settings change, so an account already below the new
+        threshold gets its one top-off request at once."""
+        self._watch(account_id, self.lock(account_id))
 
     def _set_armed(self, account_id: str, armed: bool) -> None:
         self.conn.execute(
@@ -259,8 +297,13 @@ class SqlLedger:
             raise InvalidAmount(f"cannot transfer from {debit!r} to {credit!r}")
         if kind not in L.TRANSFER_KINDS:
             raise InvalidAmount(f"unknown transfer kind {kind!r}")
-        request = {"debit": debit, "credit": credit, "amount": amount, "kind": kind,
-                   "reference": reference}  # fmt: skip
+        request = {
+            "debit": debit,
+            "credit": credit,
+            "amount": amount,
+            "kind": kind,
+            "reference": reference,
+        }
         state = self.lock(account_id)
         replay = self._replay(account_id, key, "transfer", request, L.TransferResult)
         if replay is not None:
@@ -274,9 +317,15 @@ class SqlLedger:
                     raise
                 overrun = True
         transfer_id = self._post(
-            account_id, state, debit=debit, credit=credit, amount=amount, kind=kind,
-            reference=reference, overrun=overrun,
-        )  # fmt: skip
+            account_id,
+            state,
+            debit=debit,
+            credit=credit,
+            amount=amount,
+            kind=kind,
+            reference=reference,
+            overrun=overrun,
+        )
         result = L.TransferResult(transfer_id, amount, state.posted, state.available, overrun)
         self._remember(account_id, key, "transfer", request, result)
         self._watch(account_id, state)
@@ -305,12 +354,18 @@ class SqlLedger:
         reservation_id = new_id()
         self.conn.execute(
             insert(t.reservations).values(
-                account_id=account_id, reservation_id=reservation_id, debit_ledger=L.PREPAID,
-                credit_ledger=L.REVENUE, amount=amount, currency=state.currency,
-                state=L.PENDING, reference=reference, expires_at=expires_at,
+                account_id=account_id,
+                reservation_id=reservation_id,
+                debit_ledger=L.PREPAID,
+                credit_ledger=L.REVENUE,
+                amount=amount,
+                currency=state.currency,
+                state=L.PENDING,
+                reference=reference,
+                expires_at=expires_at,
                 created_at=self.clock.now(),
             )
-        )  # fmt: skip
+        )
         self._bump(account_id, L.PREPAID, debits_pending=amount)
         self._bump(account_id, L.REVENUE, credits_pending=amount)
         state.reserved += amount
@@ -427,10 +482,16 @@ class SqlLedger:
         transfer_id = None
         if amount:
             transfer_id = self._post(
-                account_id, state, debit=row.debit_ledger, credit=row.credit_ledger,
-                amount=amount, kind=L.KIND_SETTLE, reference=row.reference,
-                reservation_id=reservation_id, overrun=overrun,
-            )  # fmt: skip
+                account_id,
+                state,
+                debit=row.debit_ledger,
+                credit=row.credit_ledger,
+                amount=amount,
+                kind=L.KIND_SETTLE,
+                reference=row.reference,
+                reservation_id=reservation_id,
+                overrun=overrun,
+            )
             self.conn.execute(
                 update(t.reservations)
                 .where(

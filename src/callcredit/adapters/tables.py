@@ -249,6 +249,8 @@ calls = Table(
     Column("overrun", Boolean, nullable=False, server_default="0"),
     Column("source", String(8), nullable=False, server_default="api"),
     Column("authorize_response", JSON, nullable=True),
+    # The answers to reauthorize requests, by used_seconds, for replays.
+    Column("reauthorize_responses", JSON, nullable=True),
     Column("end_response", JSON, nullable=True),
     Column("started_at", TS, nullable=False),
     Column("ended_at", TS, nullable=True),
@@ -273,7 +275,7 @@ topoff_requests = Table(
     Column("state", String(12), nullable=False),
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("next_attempt_at", TS, nullable=False),
-    Column("charge_key", String(80), nullable=False),
+    Column("charge_key", String(160), nullable=False),
     Column("charge_reference", String(80), nullable=True),
     Column("last_error", Text, nullable=True),
     Column("created_at", TS, nullable=False),
@@ -349,4 +351,107 @@ login_failures = Table(
     Column("failures", Integer, nullable=False, server_default="0"),
     Column("window_start", TS, nullable=False),
     Column("locked_until", TS, nullable=True),
+)
+
+# Add Funds purchases: the intent is written before the card is charged, so
+# an answer lost between the gateway and us is looked up and credited once.
+purchases = Table(
+    "purchases",
+    metadata,
+    Column("account_id", String(64), primary_key=True),
+    Column("purchase_key", String(80), primary_key=True),
+    Column("amount", Money, nullable=False),
+    Column("currency", String(3), nullable=False),
+    # charging | succeeded | failed
+    Column("state", String(12), nullable=False),
+    Column("charge_key", String(160), nullable=False),
+    Column("card_token", String(120), nullable=False),
+    Column("card_label", String(60), nullable=False),
+    Column("charge_reference", String(80), nullable=True),
+    Column("decline_code", String(40), nullable=True),
+    Column("message", Text, nullable=True),
+    Column("transfer_id", String(40), nullable=True),
+    Column("balance_after", Money, nullable=True),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_check_at", TS, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("resolved_at", TS, nullable=True),
+    ForeignKeyConstraint(["account_id"], ["accounts.account_id"]),
+    CheckConstraint("amount > 0", name="amount_positive"),
+    CheckConstraint("state IN ('charging', 'succeeded', 'failed')", name="state_known"),
+    Index("ix_purchases_state_next", "state", "next_check_at"),
+)
+
+# E-mails to administrators, written in the same transaction as what they
+# report and delivered (with retries) by the outbox loop.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("account_id", String(64), primary_key=True),
+    Column("message_id", String(40), primary_key=True),
+    # What the message reports, once per recipient (a purchase, a dip ...).
+    Column("dedupe_key", String(200), nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("recipient", String(254), nullable=False),
+    Column("language", String(8), nullable=False),
+    Column("subject", String(300), nullable=False),
+    Column("body", Text, nullable=False),
+    # pending | sent | failed
+    Column("state", String(10), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", TS, nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("logged_at", TS, nullable=True),
+    Column("created_at", TS, nullable=False),
+    Column("sent_at", TS, nullable=True),
+    ForeignKeyConstraint(["account_id"], ["accounts.account_id"]),
+    CheckConstraint("state IN ('pending', 'sent', 'failed')", name="state_known"),
+    Index("ix_outbox_account_dedupe", "account_id", "dedupe_key", "recipient", unique=True),
+    Index("ix_outbox_state_next", "state", "next_attempt_at"),
+)
+
+# The simulated payment gateway's own state (it stands for an outside
+# system, so it is not tenant-owned): saved cards by token (their test
+# behaviour, brand and last four digits, never the number), charges and
+# refunds by idempotency key, and faults injected by tests.
+gateway_cards = Table(
+    "gateway_cards",
+    metadata,
+    Column("token", String(120), primary_key=True),
+    Column("behaviour", String(24), nullable=False),
+    Column("brand", String(24), nullable=False),
+    Column("last4", String(4), nullable=False),
+    Column("exp_month", Integer, nullable=False),
+    Column("exp_year", Integer, nullable=False),
+    Column("created_at", TS, nullable=False),
+)
+
+gateway_charges = Table(
+    "gateway_charges",
+    metadata,
+    Column("idempotency_key", String(200), primary_key=True),
+    # charge | refund
+    Column("kind", String(8), nullable=False),
+    Column("token", String(120), nullable=False),
+    Column("amount", Money, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("status", String(12), nullable=False),
+    Column("reference", String(80), nullable=False),
+    Column("charge_reference", String(80), nullable=True),
+    Column("decline_code", String(40), nullable=True),
+    Column("message", Text, nullable=True),
+    Column("created_at", TS, nullable=False),
+    CheckConstraint("amount > 0", name="amount_positive"),
+    Index("ix_gateway_charges_reference", "reference", unique=True),
+)
+
+gateway_faults = Table(
+    "gateway_faults",
+    metadata,
+    Column("gateway", String(16), primary_key=True),
+    # down | timeout | slow
+    Column("mode", String(12), nullable=False),
+    # How many more calls it affects; NULL: until cleared.
+    Column("remaining", Integer, nullable=True),
+    Column("delay_ms", Integer, nullable=False, server_default="0"),
 )

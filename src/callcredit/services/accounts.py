@@ -69,10 +69,15 @@ def open_account(
         raise AlreadyExists(f"account {account_id!r} already exists")
     uow.conn.execute(
         insert(t.accounts).values(
-            account_id=account_id, name=name.strip(), country=country, currency=currency,
-            plan=plan, locale=locale, created_at=uow.clock.now(),
+            account_id=account_id,
+            name=name.strip(),
+            country=country,
+            currency=currency,
+            plan=plan,
+            locale=locale,
+            created_at=uow.clock.now(),
         )
-    )  # fmt: skip
+    )
     uow.ledger.open(account_id, currency)
     return get_account(uow, account_id)
 
@@ -122,10 +127,13 @@ def add_admin(
         raise AlreadyExists(f"an administrator with e-mail {email} already exists")
     uow.conn.execute(
         insert(t.users).values(
-            account_id=account_id, email=email, password_hash=hash_password(password),
-            locale=locale, created_at=uow.clock.now(),
+            account_id=account_id,
+            email=email,
+            password_hash=hash_password(password),
+            locale=locale,
+            created_at=uow.clock.now(),
         )
-    )  # fmt: skip
+    )
 
 
 def get_account(uow: UnitOfWork, account_id: str) -> Account:
@@ -133,19 +141,38 @@ def get_account(uow: UnitOfWork, account_id: str) -> Account:
     a = t.accounts.c
     row = uow.conn.execute(
         select(
-            a.account_id, a.name, a.country, a.currency, a.plan, a.locale, a.low_balance_mode,
-            a.low_balance_below, a.topoff_amount, a.topoff_suspended, a.topoff_failures,
-            a.fraud_spend_per_hour, a.fraud_concurrent_calls,
+            a.account_id,
+            a.name,
+            a.country,
+            a.currency,
+            a.plan,
+            a.locale,
+            a.low_balance_mode,
+            a.low_balance_below,
+            a.topoff_amount,
+            a.topoff_suspended,
+            a.topoff_failures,
+            a.fraud_spend_per_hour,
+            a.fraud_concurrent_calls,
         ).where(a.account_id == account_id)
-    ).one_or_none()  # fmt: skip
+    ).one_or_none()
     if row is None:
         raise NotFound(f"unknown account {account_id!r}")
     return Account(
-        row.account_id, row.name, row.country, row.currency, row.plan, row.locale,
-        row.low_balance_mode, row.low_balance_below, row.topoff_amount,
-        bool(row.topoff_suspended), row.topoff_failures, row.fraud_spend_per_hour,
+        row.account_id,
+        row.name,
+        row.country,
+        row.currency,
+        row.plan,
+        row.locale,
+        row.low_balance_mode,
+        row.low_balance_below,
+        row.topoff_amount,
+        bool(row.topoff_suspended),
+        row.topoff_failures,
+        row.fraud_spend_per_hour,
         row.fraud_concurrent_calls,
-    )  # fmt: skip
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,9 +27,15 @@ ROUTER_MODULES = (
 )
 
 
-def create_app(app: App | None = None, *, run_background: bool | None = None) -> FastAPI:
+def create_app(
+    app: App | None = None,
+    *,
+    run_background: bool | None = None,
+    routers: tuple[str, ...] = ROUTER_MODULES,
+) -> FastAPI:
     """Build the ASGI app around ``app`` (bootstrapped from the environment
-    when omitted, as ``uvicorn --factory`` does in each worker)."""
+    when omitted, as ``uvicorn --factory`` does in each worker). ``routers``
+    narrows what is served, e.g. the PBX API alone."""
     cc = app or bootstrap(pool_size=10)
     if run_background is None:
         run_background = cc.settings.run_workers_in_serve
@@ -63,7 +69,7 @@ def create_app(app: App | None = None, *, run_background: bool | None = None) ->
             uow.conn.exec_driver_sql("SELECT 1")
         return {"status": "ok", "version": __version__}
 
-    for name in ROUTER_MODULES:
+    for name in routers:
         try:
             module = __import__(name, fromlist=["router"])
         except ModuleNotFoundError as exc:

@@ -49,8 +49,9 @@ def install(api: FastAPI) -> None:
     @api.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> ORJSONResponse:
         codes = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
-        response = error_response(exc.status_code, codes.get(exc.status_code, "error"),
-                                  str(exc.detail))  # fmt: skip
+        response = error_response(
+            exc.status_code, codes.get(exc.status_code, "error"), str(exc.detail)
+        )
         if exc.headers:
             response.headers.update(exc.headers)
         return response

@@ -58,9 +58,16 @@ def register(app: typer.Typer) -> None:
         """Create a customer account."""
         with get_app().uow() as uow:
             account = svc.create_account(
-                uow, account_id, name=name, country=country.upper(), currency=currency.upper(),
-                plan=plan, locale=language, admin_email=admin_email, admin_password=admin_password,
-            )  # fmt: skip
+                uow,
+                account_id,
+                name=name,
+                country=country.upper(),
+                currency=currency.upper(),
+                plan=plan,
+                locale=language,
+                admin_email=admin_email,
+                admin_password=admin_password,
+            )
         console.print(
             f"account {account.account_id} created ({account.country}, {account.currency}, "
             f"plan {account.plan})",

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-21 23:25:58.320763
+Create Date: 2026-11-21 23:34:22.904115
 """
 
 from __future__ import annotations
@@ -59,6 +59,14 @@ def upgrade() -> None:
         sa.Column("call_id", sa.String(length=128), nullable=False),
         sa.Column("account_id", sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint("call_id", name=op.f("pk_call_routes")),
+    )
+    op.create_table(
+        "login_failures",
+        sa.Column("scope", sa.String(length=300), nullable=False),
+        sa.Column("failures", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("window_start", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("locked_until", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("scope", name=op.f("pk_login_failures")),
     )
     op.create_table(
         "meta",
@@ -137,6 +145,7 @@ def upgrade() -> None:
         sa.Column("overrun", sa.Boolean(), server_default="0", nullable=False),
         sa.Column("source", sa.String(length=8), server_default="api", nullable=False),
         sa.Column("authorize_response", sa.JSON(), nullable=True),
+        sa.Column("reauthorize_responses", sa.JSON(), nullable=True),
         sa.Column("end_response", sa.JSON(), nullable=True),
         sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("ended_at", sa.DateTime(timezone=True), nullable=True),
@@ -385,6 +394,7 @@ def downgrade() -> None:
     op.drop_table("rate_decks")
     op.drop_table("plans")
     op.drop_table("meta")
+    op.drop_table("login_failures")
     op.drop_table("call_routes")
     op.drop_table("api_tokens")
     op.drop_table("accounts")
