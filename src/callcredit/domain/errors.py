@@ -102,3 +102,51 @@ class InvalidPlan(InvalidInput):
     field. Nothing is imported."""
 
     code = "invalid_plan"
+
+
+class InvalidCard(InvalidInput):
+    """Raised when a card number, expiry date or security code is refused
+    before anything reaches the payment gateway. The message never repeats
+    the number or the code."""
+
+    code = "invalid_card"
+
+
+class CardDeclined(PaymentFailed):
+    """Raised when the payment gateway declines a card, when it is saved or
+    charged; ``decline_code`` is the gateway's reason (``generic_decline``,
+    ``insufficient_funds`` ...). Nothing was charged or credited."""
+
+    code = "card_declined"
+
+    def __init__(self, message: str, decline_code: str = "generic_decline") -> None:
+        super().__init__(message)
+        self.decline_code = decline_code
+
+
+class GatewayUnavailable(Unavailable):
+    """Raised when the payment gateway cannot be reached or does not answer
+    in time: the operation may or may not have happened, so a charge is then
+    looked up by its idempotency key, never simply repeated."""
+
+    code = "gateway_unavailable"
+
+
+class MailUnavailable(Unavailable):
+    """Raised when the mail server cannot be reached or refuses a message;
+    the message stays in the outbox and is retried."""
+
+    code = "mail_unavailable"
+
+
+class CardExpired(InvalidCard):
+    """Raised when a card's expiry month is already over."""
+
+    code = "card_expired"
+
+
+class NoCardOnFile(BusinessRuleViolation):
+    """Raised when money should come from the card on file and there is
+    none. Nothing was charged."""
+
+    code = "no_card"

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-21 23:34:22.904115
+Create Date: 2026-11-21 23:41:07.505237
 """
 
 from __future__ import annotations
@@ -59,6 +59,44 @@ def upgrade() -> None:
         sa.Column("call_id", sa.String(length=128), nullable=False),
         sa.Column("account_id", sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint("call_id", name=op.f("pk_call_routes")),
+    )
+    op.create_table(
+        "gateway_cards",
+        sa.Column("token", sa.String(length=120), nullable=False),
+        sa.Column("behaviour", sa.String(length=24), nullable=False),
+        sa.Column("brand", sa.String(length=24), nullable=False),
+        sa.Column("last4", sa.String(length=4), nullable=False),
+        sa.Column("exp_month", sa.Integer(), nullable=False),
+        sa.Column("exp_year", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("token", name=op.f("pk_gateway_cards")),
+    )
+    op.create_table(
+        "gateway_charges",
+        sa.Column("idempotency_key", sa.String(length=200), nullable=False),
+        sa.Column("kind", sa.String(length=8), nullable=False),
+        sa.Column("token", sa.String(length=120), nullable=False),
+        sa.Column("amount", sa.BigInteger(), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("status", sa.String(length=12), nullable=False),
+        sa.Column("reference", sa.String(length=80), nullable=False),
+        sa.Column("charge_reference", sa.String(length=80), nullable=True),
+        sa.Column("decline_code", sa.String(length=40), nullable=True),
+        sa.Column("message", sa.Text(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.CheckConstraint("amount > 0", name=op.f("ck_gateway_charges_amount_positive")),
+        sa.PrimaryKeyConstraint("idempotency_key", name=op.f("pk_gateway_charges")),
+    )
+    with op.batch_alter_table("gateway_charges", schema=None) as batch_op:
+        batch_op.create_index("ix_gateway_charges_reference", ["reference"], unique=True)
+
+    op.create_table(
+        "gateway_faults",
+        sa.Column("gateway", sa.String(length=16), nullable=False),
+        sa.Column("mode", sa.String(length=12), nullable=False),
+        sa.Column("remaining", sa.Integer(), nullable=True),
+        sa.Column("delay_ms", sa.Integer(), server_default="0", nullable=False),
+        sa.PrimaryKeyConstraint("gateway", name=op.f("pk_gateway_faults")),
     )
     op.create_table(
         "login_failures",
@@ -250,6 +288,68 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("account_id", "ledger", name=op.f("pk_ledger_balances")),
     )
     op.create_table(
+        "outbox",
+        sa.Column("account_id", sa.String(length=64), nullable=False),
+        sa.Column("message_id", sa.String(length=40), nullable=False),
+        sa.Column("dedupe_key", sa.String(length=200), nullable=False),
+        sa.Column("kind", sa.String(length=40), nullable=False),
+        sa.Column("recipient", sa.String(length=254), nullable=False),
+        sa.Column("language", sa.String(length=8), nullable=False),
+        sa.Column("subject", sa.String(length=300), nullable=False),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("state", sa.String(length=10), nullable=False),
+        sa.Column("attempts", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("logged_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+        sa.CheckConstraint(
+            "state IN ('pending', 'sent', 'failed')", name=op.f("ck_outbox_state_known")
+        ),
+        sa.ForeignKeyConstraint(
+            ["account_id"], ["accounts.account_id"], name=op.f("fk_outbox_account_id_accounts")
+        ),
+        sa.PrimaryKeyConstraint("account_id", "message_id", name=op.f("pk_outbox")),
+    )
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_outbox_account_dedupe", ["account_id", "dedupe_key", "recipient"], unique=True
+        )
+        batch_op.create_index("ix_outbox_state_next", ["state", "next_attempt_at"], unique=False)
+
+    op.create_table(
+        "purchases",
+        sa.Column("account_id", sa.String(length=64), nullable=False),
+        sa.Column("purchase_key", sa.String(length=80), nullable=False),
+        sa.Column("amount", sa.BigInteger(), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("state", sa.String(length=12), nullable=False),
+        sa.Column("charge_key", sa.String(length=160), nullable=False),
+        sa.Column("card_token", sa.String(length=120), nullable=False),
+        sa.Column("card_label", sa.String(length=60), nullable=False),
+        sa.Column("charge_reference", sa.String(length=80), nullable=True),
+        sa.Column("decline_code", sa.String(length=40), nullable=True),
+        sa.Column("message", sa.Text(), nullable=True),
+        sa.Column("transfer_id", sa.String(length=40), nullable=True),
+        sa.Column("balance_after", sa.BigInteger(), nullable=True),
+        sa.Column("attempts", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("next_check_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("resolved_at", sa.DateTime(timezone=True), nullable=True),
+        sa.CheckConstraint(
+            "state IN ('charging', 'succeeded', 'failed')", name=op.f("ck_purchases_state_known")
+        ),
+        sa.CheckConstraint("amount > 0", name=op.f("ck_purchases_amount_positive")),
+        sa.ForeignKeyConstraint(
+            ["account_id"], ["accounts.account_id"], name=op.f("fk_purchases_account_id_accounts")
+        ),
+        sa.PrimaryKeyConstraint("account_id", "purchase_key", name=op.f("pk_purchases")),
+    )
+    with op.batch_alter_table("purchases", schema=None) as batch_op:
+        batch_op.create_index("ix_purchases_state_next", ["state", "next_check_at"], unique=False)
+
+    op.create_table(
         "reservations",
         sa.Column("account_id", sa.String(length=64), nullable=False),
         sa.Column("reservation_id", sa.String(length=40), nullable=False),
@@ -295,7 +395,7 @@ def upgrade() -> None:
         sa.Column("state", sa.String(length=12), nullable=False),
         sa.Column("attempts", sa.Integer(), server_default="0", nullable=False),
         sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("charge_key", sa.String(length=80), nullable=False),
+        sa.Column("charge_key", sa.String(length=160), nullable=False),
         sa.Column("charge_reference", sa.String(length=80), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
@@ -380,6 +480,15 @@ def downgrade() -> None:
         batch_op.drop_index("ix_reservations_state_expires")
 
     op.drop_table("reservations")
+    with op.batch_alter_table("purchases", schema=None) as batch_op:
+        batch_op.drop_index("ix_purchases_state_next")
+
+    op.drop_table("purchases")
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.drop_index("ix_outbox_state_next")
+        batch_op.drop_index("ix_outbox_account_dedupe")
+
+    op.drop_table("outbox")
     op.drop_table("ledger_balances")
     op.drop_table("idempotency_keys")
     op.drop_table("extensions")
@@ -395,6 +504,12 @@ def downgrade() -> None:
     op.drop_table("plans")
     op.drop_table("meta")
     op.drop_table("login_failures")
+    op.drop_table("gateway_faults")
+    with op.batch_alter_table("gateway_charges", schema=None) as batch_op:
+        batch_op.drop_index("ix_gateway_charges_reference")
+
+    op.drop_table("gateway_charges")
+    op.drop_table("gateway_cards")
     op.drop_table("call_routes")
     op.drop_table("api_tokens")
     op.drop_table("accounts")
