@@ -7,6 +7,8 @@ from decimal import Decimal
 
 import phonenumbers
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from callcredit.adapters.numbering import classify
 from callcredit.adapters.rating_store import shipped_deck, shipped_plans
@@ -110,6 +112,17 @@ def test_garbage_is_an_invalid_number(dialled: str) -> None:
     assert d.number.kind == "invalid"
     assert d.number.e164 is None
     assert (d.allow, d.reason) == (False, Reason.INVALID_NUMBER)
+
+
+@given(st.text(max_size=60) | st.from_regex(r"\+?[0-9 ]{1,25}", fullmatch=True))
+def test_any_input_is_classified_without_raising(dialled: str) -> None:
+    """Whatever the PBX sends, classification answers: an E.164 of digits, or invalid."""
+    number = classify(dialled, "FR")
+    if number.e164 is None:
+        assert number.kind == "invalid"
+    else:
+        assert number.e164[0] == "+"
+        assert number.e164[1:].isdigit()
 
 
 def test_invalid_numbers_say_why() -> None:

@@ -109,17 +109,11 @@ def _parse_plan(plan_id: str, body: Any) -> Plan:
         raise InvalidPlan(f"plan {plan_id}: included must be a list of strings")
     if len(set(included)) != len(included):
         raise InvalidPlan(f"plan {plan_id}: included lists a rule twice")
-    try:
-        return Plan(
-            id=plan_id,
-            name=body["name"],
-            home_country=body["home_country"],
-            currency=body["currency"],
-            rate_deck=body["rate_deck"],
-            included=tuple(included),
-        )
-    except InvalidPlan as exc:
-        message = str(exc)
-        raise InvalidPlan(
-            message if message.startswith("plan ") else f"plan {plan_id}: {message}"
-        ) from exc
+    return Plan(
+        id=plan_id,
+        name=body["name"],
+        home_country=body["home_country"],
+        currency=body["currency"],
+        rate_deck=body["rate_deck"],
+        included=tuple(included),
+    )

@@ -65,7 +65,10 @@ class Plan:
             raise InvalidPlan(f"plan {self.id}: {exc}") from exc
         check_id(self.rate_deck, f"plan {self.id}: rate_deck")
         for rule in self.included:
-            check_rule(rule)
+            try:
+                check_rule(rule)
+            except InvalidPlan as exc:
+                raise InvalidPlan(f"plan {self.id}: {exc}") from exc
 
     def included_rule(self, number: NumberInfo) -> str | None:
         """The first ``included`` rule that matches ``number``, or None."""
