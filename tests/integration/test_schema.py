@@ -9,7 +9,11 @@ from sqlalchemy import inspect
 from callcredit.adapters.db import make_engine
 from callcredit.adapters.tables import metadata
 
+# Operator-wide tables, and the simulated gateway's own state (it stands in
+# for an external payment system, keyed by its tokens and charge keys).
 TENANT_EXEMPT = {
+    "gateway_cards",
+    "gateway_charges",
     "meta",
     "plans",
     "rate_decks",
@@ -19,8 +23,6 @@ TENANT_EXEMPT = {
     "accounts",
     "login_failures",
     # The simulated payment gateway's own state: it stands for an outside system.
-    "gateway_cards",
-    "gateway_charges",
     "gateway_faults",
 }
 
