@@ -32,9 +32,12 @@ def cli(database_url: str, *args: str, check: bool = True) -> subprocess.Complet
     """Run the real ``callcredit`` command against ``database_url``."""
     env = {**os.environ, "CALLCREDIT_DATABASE_URL": database_url}
     result = subprocess.run(
-        [sys.executable, "-m", "callcredit", *args], env=env, capture_output=True, text=True,
+        [sys.executable, "-m", "callcredit", *args],
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=300,
-    )  # fmt: skip
+    )
     if check and result.returncode != 0:
         raise AssertionError(f"callcredit {' '.join(args)} failed: {result.stderr}")
     return result
@@ -50,10 +53,22 @@ def serve(
     full_env = {**os.environ, "CALLCREDIT_DATABASE_URL": database_url, **(env or {})}
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "callcredit", "serve", "--host", "127.0.0.1", "--port",
-             str(port), "--workers", str(workers)],
-            env=full_env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "callcredit",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+            ],
+            env=full_env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60

@@ -42,16 +42,21 @@ def test_200_concurrent_calls_never_overdraw(db_url: str, tmp_path: Path) -> Non
 
             def call(item: tuple[str, str, int]) -> tuple[str, bool, int, str]:
                 call_id, ext, answered = item
-                body = {"call_id": call_id, "account": "atelier", "extension": ext,
-                        "destination": UK_MOBILE.format(int(ext) * 1000 + 1)}  # fmt: skip
+                body = {
+                    "call_id": call_id,
+                    "account": "atelier",
+                    "extension": ext,
+                    "destination": UK_MOBILE.format(int(ext) * 1000 + 1),
+                }
                 auth = client.post("/pbx/v1/authorize", json=body).json()
                 assert auth["balance"] is None or not auth["balance"]["available"].startswith("-")
                 if not auth["allow"]:
                     assert auth["reason"] == "insufficient_funds"
                     return call_id, False, 0, "0.00"
                 answered = min(answered, auth["granted_seconds"])
-                end = client.post(f"/pbx/v1/calls/{call_id}/end",
-                                  json={"answered_seconds": answered}).json()  # fmt: skip
+                end = client.post(
+                    f"/pbx/v1/calls/{call_id}/end", json={"answered_seconds": answered}
+                ).json()
                 assert not end["balance"]["available"].startswith("-")
                 return call_id, True, answered, end["charged"]
 
@@ -59,9 +64,10 @@ def test_200_concurrent_calls_never_overdraw(db_url: str, tmp_path: Path) -> Non
                 results = list(pool.map(call, plan))
             allowed = [r for r in results if r[1]]
             refused = [r for r in results if not r[1]]
-            for call_id, ok, answered, _ in allowed[:20]:
-                again = client.post(f"/pbx/v1/calls/{call_id}/end",
-                                    json={"answered_seconds": answered + 999}).json()  # fmt: skip
+            for call_id, _ok, answered, _ in allowed[:20]:
+                again = client.post(
+                    f"/pbx/v1/calls/{call_id}/end", json={"answered_seconds": answered + 999}
+                ).json()
                 assert again["charged"] == next(r[3] for r in allowed if r[0] == call_id)
     expected = sum(contract_cost_cents(answered) for _, _, answered, _ in allowed)
     charged = sum(int(c.replace(".", "")) for *_, c in allowed)
