@@ -102,39 +102,43 @@ class SqlLedger:
     def lock(self, account_id: str) -> _Locked:
         """Lock the customer's prepaid row for the rest of the transaction."""
         lb, acc = t.ledger_balances, t.accounts
-        stmt = (
+        stmt = select(
+            lb.c.currency,
+            lb.c.credits_posted,
+            lb.c.debits_posted,
+            lb.c.debits_pending,
+            lb.c.floor,
+            lb.c.transfer_seq,
+        ).where(lb.c.account_id == account_id, lb.c.ledger == L.PREPAID)
+        if self._pg:
+            stmt = stmt.with_for_update()
+        row = self.conn.execute(stmt).one_or_none()
+        if row is None:
+            raise NotFound(f"unknown account {account_id!r}")
+        # Read the settings once the lock is held, in a statement of their
+        # own: under READ COMMITTED it sees what the previous holder of the
+        # lock committed (e.g. ``topoff_armed`` cleared), whereas a join in
+        # the locking statement re-reads only the locked row after a wait.
+        settings = self.conn.execute(
             select(
-                lb.c.currency,
-                lb.c.credits_posted,
-                lb.c.debits_posted,
-                lb.c.debits_pending,
-                lb.c.floor,
-                lb.c.transfer_seq,
                 acc.c.low_balance_mode,
                 acc.c.low_balance_below,
                 acc.c.topoff_amount,
                 acc.c.topoff_armed,
                 acc.c.topoff_suspended,
-            )
-            .join(acc, acc.c.account_id == lb.c.account_id)
-            .where(lb.c.account_id == account_id, lb.c.ledger == L.PREPAID)
-        )
-        if self._pg:
-            stmt = stmt.with_for_update(of=lb)
-        row = self.conn.execute(stmt).one_or_none()
-        if row is None:
-            raise NotFound(f"unknown account {account_id!r}")
+            ).where(acc.c.account_id == account_id)
+        ).one()
         return _Locked(
             row.currency,
             row.credits_posted - row.debits_posted,
             row.debits_pending,
             row.floor,
             row.transfer_seq,
-            row.low_balance_mode,
-            row.low_balance_below,
-            row.topoff_amount,
-            bool(row.topoff_armed),
-            bool(row.topoff_suspended),
+            settings.low_balance_mode,
+            settings.low_balance_below,
+            settings.topoff_amount,
+            bool(settings.topoff_armed),
+            bool(settings.topoff_suspended),
         )
 
     # -- idempotency ----------------------------------------------------
