@@ -10,6 +10,7 @@ from callcredit.adapters import tables as t
 from callcredit.bootstrap import App, bootstrap
 from callcredit.config import Settings
 from callcredit.domain import ledger as L
+from callcredit.domain.clock import new_id
 from callcredit.domain.money import Money
 from callcredit.services import cards, funds
 from callcredit.services import settings as low_balance
@@ -58,7 +59,7 @@ def spend(app: App, minor: int, account: str = "atelier", key: str | None = None
     """Debit the prepaid balance as a call would."""
     with app.uow() as uow:
         uow.ledger.transfer(
-            account, key=key or f"spend-{minor}-{uow.clock.now().timestamp()}", debit=L.PREPAID,
+            account, key=key or f"spend-{new_id()}", debit=L.PREPAID,
             credit=L.REVENUE, amount=minor, kind=L.KIND_CALL, reference="call",
         )  # fmt: skip
 
