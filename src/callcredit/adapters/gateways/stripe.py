@@ -153,9 +153,10 @@ class StripeGateway:
             )  # fmt: skip
         except stripe.CardError as exc:
             code, message = _decline(exc)
-            pi = getattr(exc.error, "payment_intent", None) if exc.error else None
-            reference = pi.get("id") if isinstance(pi, dict) else None
-            return ChargeResult("failed", reference, code, message)
+            declined = getattr(exc.error, "payment_intent", None) if exc.error else None
+            reference = getattr(declined, "id", None)
+            return ChargeResult("failed", None if reference is None else str(reference), code,
+                                message)  # fmt: skip
         return _intent_result(intent)
 
     def lookup(self, key: str) -> ChargeResult | None:
@@ -189,6 +190,8 @@ def _call(work: Callable[[], T]) -> T:
     except (stripe.APIConnectionError, stripe.RateLimitError) as exc:
         raise GatewayUnavailable(f"Stripe cannot be reached: {exc.user_message}") from None
     except stripe.IdempotencyError as exc:
+        if exc.http_status == 409:  # the same key is still being processed
+            raise GatewayUnavailable(f"Stripe is still busy: {exc.user_message}") from None
         raise IdempotencyConflict(f"Stripe: {exc.user_message}") from None
     except stripe.AuthenticationError:
         raise Unavailable("Stripe refused the API key (CALLCREDIT_STRIPE_API_KEY)") from None
@@ -203,18 +206,19 @@ def _decline(exc: stripe.CardError) -> tuple[str, str]:
 
 
 def _intent_result(intent: Any) -> ChargeResult:
-    status = intent.status
+    data: dict[str, Any] = intent.to_dict()
+    status, reference = data.get("status"), str(data.get("id"))
     if status == "succeeded":
-        return ChargeResult("succeeded", intent.id)
+        return ChargeResult("succeeded", reference)
     if status in ("processing", "requires_capture"):
         return UNKNOWN
-    error = intent.get("last_payment_error") or {}
+    error = data.get("last_payment_error") or {}
     if status in ("requires_action", "requires_confirmation"):
         code, message = "authentication_required", "The bank asks the cardholder to authenticate."
     else:
         code = error.get("decline_code") or error.get("code") or "card_declined"
         message = error.get("message") or "The card was declined."
-    return ChargeResult("failed", intent.id, str(code), str(message))
+    return ChargeResult("failed", reference, str(code), str(message))
 
 
 def verify_webhook(payload: bytes, signature: str | None, secret: str) -> tuple[str, str | None]:
@@ -226,7 +230,8 @@ def verify_webhook(payload: bytes, signature: str | None, secret: str) -> tuple[
         event = stripe.Webhook.construct_event(payload, signature, secret)
     except (ValueError, stripe.SignatureVerificationError):
         raise InvalidInput("the Stripe-Signature header does not match the body") from None
-    obj = event.get("data", {}).get("object", {}) or {}
+    data: dict[str, Any] = event.to_dict()
+    obj = (data.get("data") or {}).get("object") or {}
     metadata = obj.get("metadata") or {}
     key = metadata.get(KEY_FIELD) if obj.get("object") == "payment_intent" else None
-    return str(event.get("type", "")), None if key is None else str(key)
+    return str(data.get("type", "")), None if key is None else str(key)

@@ -9,7 +9,7 @@ the one source of truth, so a replayed or reordered event changes nothing.
 from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from callcredit.bootstrap import App
@@ -30,7 +30,7 @@ EVENTS = frozenset(
 
 
 @router.post("/webhooks/stripe", summary="Stripe events about our charges")
-async def stripe_webhook(request: Request) -> ORJSONResponse:
+async def stripe_webhook(request: Request) -> JSONResponse:
     cc: App = request.app.state.cc
     secret = cc.settings.stripe_webhook_secret
     if not secret:
@@ -45,7 +45,7 @@ async def stripe_webhook(request: Request) -> ORJSONResponse:
     nudged = False
     if key is not None and event_type in EVENTS:
         nudged = await run_in_threadpool(charges.nudge, cc, key)
-    return ORJSONResponse({"received": True, "type": event_type, "matched": nudged})
+    return JSONResponse({"received": True, "type": event_type, "matched": nudged})
 
 
 def install(api: FastAPI) -> None:
