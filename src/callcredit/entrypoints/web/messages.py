@@ -21,6 +21,10 @@ _BY_CODE = {
     "invalid_card": N_("The card number, expiry date or security code is not valid."),
     "invalid_input": N_("Some of the values are not valid. Check them and try again."),
     "not_found": N_("This page does not exist or belongs to another account."),
+    "gateway_unavailable": N_(
+        "The payment provider has not confirmed the payment yet. It is checked again "
+        "automatically, and the funds are added at most once."
+    ),
     "unavailable": N_("The service is temporarily unavailable. Try again in a moment."),
     "too_many_attempts": N_("Too many failed sign-ins. Wait a few minutes and try again."),
     "wrong_credentials": N_("Wrong e-mail or password."),
