@@ -65,7 +65,7 @@ def _register() -> None:
     from callcredit.entrypoints.cli import commands
 
     modules: list[Callable[[typer.Typer], None]] = [commands.register]
-    for name in ("rating", "charging", "billing", "serving"):
+    for name in ("rating", "charging", "billing", "serving", "demo"):
         try:
             module = __import__(f"callcredit.entrypoints.cli.{name}", fromlist=["register"])
         except ModuleNotFoundError as exc:
