@@ -170,6 +170,7 @@ def register(app: typer.Typer) -> None:
         console.print(f"{built.calls} calls over the past month; available balance "
                       f"{built.balance} EUR", markup=False)  # fmt: skip
         console.print(f"\n  office manager: http://{host}:{port}/\n  e-mail:   {EMAIL}\n"
-                      f"  password: {PASSWORD}\n", markup=False)  # fmt: skip
+                      f"  password: {PASSWORD}\n  (pages in French; English at the top right)\n",
+                      markup=False)  # fmt: skip
         if serve:
             run_server(host, port, 1, url)
