@@ -11,6 +11,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from callcredit.entrypoints.web import activity, auth, billing, extensions, gateway, help, prepaid
@@ -27,10 +28,10 @@ def install(api: FastAPI) -> None:
 
     @api.exception_handler(SignInRequired)
     async def _sign_in(request: Request, exc: SignInRequired) -> Response:
-        page = visitor(request)
+        page = await run_in_threadpool(visitor, request)
         return page.redirect(login_url(exc.next_url))
 
     @api.exception_handler(PageProblem)
     async def _problem(request: Request, exc: PageProblem) -> Response:
-        page = visitor(request)
-        return page.render("error.html", status=exc.status, problem=exc.message)
+        page = await run_in_threadpool(visitor, request)
+        return await run_in_threadpool(page.render, "error.html", exc.status, problem=exc.message)
