@@ -69,10 +69,7 @@ UK_MOBILE = "00447700900123"  # +447: 60.00/min
 FR_LANDLINE = "0142685300"  # included in the plan
 EMERGENCY = "112"
 EXTENSION = "104"
-PACKAGES = (
-    "apt-get install kamailio kamailio-extra-modules kamailio-json-modules "
-    "kamailio-utils-modules sip-tester"
-)
+PACKAGES = "apt-get install kamailio kamailio-extra-modules kamailio-utils-modules sip-tester"
 QUOTA_SECONDS = 4  # asked by Kamailio per authorization (and the server's default)
 REAUTH_BEFORE = 2
 FUNDS = "10"  # a preset amount
