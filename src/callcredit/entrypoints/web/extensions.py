@@ -23,7 +23,9 @@ def extension_list(page: SignedIn) -> Response:
     with page.cc.uow(readonly=True) as uow:
         currency = get_account(uow, page.account_id).currency
         views = svc.list_extensions(uow, page.account_id)
-    return page.render("extensions.html", views=views, currency=currency, Money=Money)
+        month_start = svc.month_start(uow.clock.now()).date().isoformat()
+    return page.render("extensions.html", views=views, currency=currency, Money=Money,
+                       month_start=month_start)  # fmt: skip
 
 
 @router.get("/extensions/{number}")

@@ -32,8 +32,12 @@ def balance(page: SignedIn) -> Response:
         view = accounts.balance(uow, page.account_id)
         card = cards.get_card(uow, page.account_id)
     presets = funds.preset_amounts(page.cc.settings, account.currency)
+    current = current_choice(account)
+    setting = next(o["label"] for o in options(page, account.currency, current)
+                   if o["value"] == current)  # fmt: skip
     return page.render("prepaid_balance.html", view=view, card=card, presets=presets,
-                       idempotency=secrets.token_urlsafe(16))  # fmt: skip
+                       idempotency=secrets.token_urlsafe(16), setting=setting,
+                       suspended=account.topoff_suspended)  # fmt: skip
 
 
 @router.post("/prepaid/funds")
