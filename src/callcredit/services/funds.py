@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("callcredit.funds")
 
-PURCHASE_KEY = re.compile(r"^[A-Za-z0-9:_.\-]{1,64}$")
+PURCHASE_KEY = re.compile(r"^[A-Za-z0-9:_.\-]{1,80}$")
 LEASE = timedelta(seconds=120)  # an interactive purchase is not checked in the background before
 
 
@@ -99,7 +99,7 @@ def add_funds(
     (it is checked again in the background and credited at most once)."""
     key = idempotency_key or new_id()
     if not PURCHASE_KEY.match(key):
-        raise InvalidInput("an idempotency key is 1-64 letters, digits, ':', '_', '.' or '-'")
+        raise InvalidInput("an idempotency key is 1-80 letters, digits, ':', '_', '.' or '-'")
     gateway = app.payment_gateway()
     with app.uow() as uow:
         uow.ledger.lock(account_id)
