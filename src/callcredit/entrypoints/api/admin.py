@@ -7,14 +7,26 @@ that account only, so another account's extension is simply not found.
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Header, Query
-from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from callcredit.domain.errors import InvalidInput, NotFound
 from callcredit.domain.money import Money
+from callcredit.entrypoints.api.admin_models import (
+    ActivityEntry,
+    ActivityOut,
+    AddFundsIn,
+    AddressOut,
+    CardOut,
+    ExtensionOut,
+    ExtensionPatch,
+    PrepaidBalance,
+    PresetsOut,
+    SettingsBody,
+    SettingsOut,
+)
 from callcredit.entrypoints.api.deps import CC, AdminToken
 from callcredit.services import accounts, cards, funds
 from callcredit.services import activity as activity_svc
@@ -22,118 +34,6 @@ from callcredit.services import extensions as ext_svc
 from callcredit.services import settings as low_balance
 
 router = APIRouter(prefix="/api/v1", tags=["admin"])
-AmountText = Annotated[str, Field(pattern=r"^\d{1,9}(\.\d{1,4})?$", examples=["25.00"])]
-
-
-class PrepaidBalance(BaseModel):
-    """The prepaid balance; amounts in major units with the currency's decimals."""
-
-    account: str
-    currency: str
-    balance: str
-    reserved: str
-    available: str
-
-
-class AddFundsIn(BaseModel):
-    """Add Funds: one of the preset amounts, charged to the card on file."""
-
-    amount: AmountText
-    idempotency_key: str | None = Field(
-        None, max_length=60, description="Repeat it to retry without paying twice."
-    )
-
-
-class PresetsOut(BaseModel):
-    """The amounts Add Funds accepts."""
-
-    currency: str
-    amounts: list[str]
-
-
-class SettingsBody(BaseModel):
-    """The Settings drop-down: ``auto-topoff`` (below X, add Y), ``stop-below``
-    (refuse paid calls below X) or ``off``."""
-
-    mode: Literal["off", "stop-below", "auto-topoff"]
-    below: AmountText | None = None
-    amount: AmountText | None = None
-
-
-class SettingsOut(SettingsBody):
-    currency: str
-    topoff_suspended: bool
-
-
-class AddressOut(BaseModel):
-    """The billing address."""
-
-    line1: str
-    line2: str
-    postal_code: str
-    city: str
-    country: str
-
-
-class CardOut(BaseModel):
-    """The card on file as it may be shown; never the number."""
-
-    brand: str
-    last4: str
-    exp_month: int
-    exp_year: int
-    expired: bool
-    holder: str
-    address: AddressOut
-
-
-class ActivityEntry(BaseModel):
-    """One line of the Prepaid Activity (``amount`` is signed)."""
-
-    time: str
-    type: str
-    extension: str | None
-    destination: str | None
-    e164: str | None
-    country: str | None
-    kind: str | None
-    answered_seconds: int | None
-    billed_seconds: int | None
-    amount: str
-    balance_after: str
-    currency: str
-    reference: str
-    overrun: bool
-
-
-class ActivityOut(BaseModel):
-    """A page of the activity, newest first, and totals per extension over
-    everything the filters select."""
-
-    total: int
-    entries: list[ActivityEntry]
-    totals_per_extension: dict[str, str]
-
-
-class ExtensionOut(BaseModel):
-    """An extension's rights and its spend since the first of the month."""
-
-    extension: str
-    name: str
-    paid_allowed: bool
-    premium_allowed: bool
-    monthly_cap: str | None
-    month_spent: str
-    currency: str
-
-
-class ExtensionPatch(BaseModel):
-    """Rights to change; omitted fields stay as they are, ``monthly_cap: null`` removes the cap."""
-
-    name: str | None = Field(None, max_length=200)
-    paid_allowed: bool | None = None
-    premium_allowed: bool | None = None
-    monthly_cap: AmountText | None = None
 
 
 def _currency(cc: CC, account_id: str) -> str:
@@ -296,13 +196,13 @@ def list_extensions(cc: CC, owner: AdminToken) -> list[ExtensionOut]:
 
 @router.get("/extensions/{number}", summary="One extension")
 def get_extension(cc: CC, owner: AdminToken, number: str) -> ExtensionOut:
-    for view in list_extensions_views(cc, _account(owner)):
+    for view in _views(cc, _account(owner)):
         if view.extension.extension == number:
             return _extension_out(view, _currency(cc, _account(owner)))
     raise NotFound(f"unknown extension {number!r}")
 
 
-def list_extensions_views(cc: CC, account_id: str) -> list[ext_svc.ExtensionView]:
+def _views(cc: CC, account_id: str) -> list[ext_svc.ExtensionView]:
     with cc.uow(readonly=True) as uow:
         return ext_svc.list_extensions(uow, account_id)
 

@@ -8,7 +8,6 @@ token checked).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -223,6 +222,3 @@ def _account_name(page: Page) -> str:
 
     with page.cc.uow(readonly=True) as uow:
         return get_account(uow, page.account_id).name
-
-
-Translate = Callable[[str], str]
