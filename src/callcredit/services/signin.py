@@ -60,14 +60,22 @@ def secret_key(uow: UnitOfWork, configured: str | None) -> str:
     return generated
 
 
-def authenticate(uow: UnitOfWork, email: str, password: str, address: str) -> Admin | None:
+def authenticate(
+    uow: UnitOfWork,
+    email: str,
+    password: str,
+    address: str,
+    *,
+    per_email: int = MAX_FAILURES_PER_EMAIL,
+    per_address: int = MAX_FAILURES_PER_ADDRESS,
+) -> Admin | None:
     """The administrator with these credentials, or None when they are wrong
     (the failure is counted in this transaction). Raises
     :class:`TooManyAttempts`, checking nothing, while the e-mail or the
     address is locked out."""
     email = email.strip().lower()
     now = uow.clock.now()
-    scopes = {f"email:{email}": MAX_FAILURES_PER_EMAIL, f"ip:{address}": MAX_FAILURES_PER_ADDRESS}
+    scopes = {f"email:{email}": per_email, f"ip:{address}": per_address}
     for scope in scopes:
         if _locked(uow, scope, now):
             raise TooManyAttempts("too many failed sign-ins; try again in a few minutes")
