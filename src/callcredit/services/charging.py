@@ -437,10 +437,17 @@ def reauthorize(cc: App, cmd: ReauthorizeCall) -> dict[str, Any]:
                 )
             else:
                 left = max(0, (granted_total or 0) - cmd.used_seconds)
+                # Early or out-of-order: what is reserved already covers the
+                # quota asked for, so the funds are not what stops the call.
+                covered = (
+                    left > 0
+                    and quota >= 1
+                    and total >= _floor_boundary(rate, cmd.used_seconds + quota)
+                )
                 reply = _with(
                     base,
-                    False,
-                    Reason.INSUFFICIENT_FUNDS.value,
+                    covered,
+                    Reason.PREPAID.value if covered else Reason.INSUFFICIENT_FUNDS.value,
                     left,
                     locked.available,
                     row.currency,
@@ -448,6 +455,12 @@ def reauthorize(cc: App, cmd: ReauthorizeCall) -> dict[str, Any]:
         replies[key] = reply
         _update_call(uow, row, reauthorize_responses=replies)
         return reply
+
+
+def _floor_boundary(rate: Rate, seconds: int) -> int:
+    """The largest billing boundary at most ``seconds`` (at least ``a``)."""
+    a, b = rate.increment.first, rate.increment.step
+    return a if seconds <= a else a + (seconds - a) // b * b
 
 
 def _with(
