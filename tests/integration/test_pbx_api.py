@@ -360,3 +360,12 @@ def test_healthz_and_openapi(client: TestClient) -> None:
         "/pbx/v1/calls/{call_id}/reauthorize",
         "/pbx/v1/calls/{call_id}/end",
     } <= set(paths)
+
+
+def test_reauthorize_uses_the_quota_the_pbx_asked_for(cc: App, client: TestClient) -> None:
+    """A PBX asking for 120 s quotas gets 120 s more at each reauthorize."""
+    first = authorize(client, "c1", UK_MOBILE, quota_seconds=120)
+    assert first["granted_seconds"] == 120
+    more = client.post("/pbx/v1/calls/c1/reauthorize", json={"used_seconds": 110}).json()
+    assert more["granted_seconds"] == 180 - 110  # the last 60/60 boundary within 110 + 120 s
+    assert more["allow"] is True

@@ -239,6 +239,8 @@ calls = Table(
     Column("reservation_id", String(40), nullable=True),
     Column("reserved", Money, nullable=False, server_default="0"),
     Column("granted_seconds", Integer, nullable=True),
+    # The quota the PBX asked for (or the default), reused by reauthorize.
+    Column("quota_seconds", Integer, nullable=True),
     # authorized | ended | expired | denied
     Column("state", String(12), nullable=False),
     Column("answered_seconds", Integer, nullable=True),

@@ -17,8 +17,6 @@ from typing import Any
 from sqlalchemy import insert
 
 from callcredit.adapters import tables as t
-from callcredit.adapters.numbering import classify
-from callcredit.adapters.rating_store import load_plan, rate_tables
 from callcredit.adapters.uow import UnitOfWork
 from callcredit.bootstrap import App
 from callcredit.domain import ledger as L
@@ -27,6 +25,7 @@ from callcredit.domain.money import Money
 from callcredit.domain.rating import Reason, billed_seconds, call_cost
 from callcredit.services import charging
 from callcredit.services.accounts import Account, get_account
+from callcredit.services.rating import destination
 
 FORMATS = ("asterisk-csv",)
 COLUMNS = 18  # accountcode … userfield
@@ -159,10 +158,10 @@ def _post(cc: App, uow: UnitOfWork, account: Account, cdr: Cdr, report: ImportRe
         )
         report.settled_live += 1
         return
-    number = classify(cdr.destination, account.country)
+    dest = destination(uow, account, cdr.destination)
+    plan, number = dest.plan, dest.number
     if not number.valid:
         raise LineError(f"invalid destination {cdr.destination!r}: {number.label}")
-    plan = load_plan(uow.conn, account.plan)
     now = uow.clock.now()
     values: dict[str, Any] = dict(
         account_id=account.account_id,
@@ -187,7 +186,7 @@ def _post(cc: App, uow: UnitOfWork, account: Account, cdr: Cdr, report: ImportRe
         values.update(reason=reason.value, matched=rule, billed_seconds=0, cost=0)
         report.free += 1
     else:
-        rate = rate_tables.get(uow.conn, plan.rate_deck).table.lookup(number.e164 or "")
+        rate = dest.rate
         if rate is None:
             raise LineError(f"no rate for {number.e164} in deck {plan.rate_deck!r}")
         cost = call_cost(cdr.answered_seconds, rate, account.currency)

@@ -18,7 +18,6 @@ from sqlalchemy import Connection, func, insert, select, update
 
 from callcredit.adapters import tables as t
 from callcredit.adapters.numbering import classify
-from callcredit.adapters.rating_store import load_plan, rate_tables
 from callcredit.adapters.uow import UnitOfWork
 from callcredit.bootstrap import App
 from callcredit.domain.errors import IdempotencyConflict, InvalidInput, NotFound
@@ -40,6 +39,7 @@ from callcredit.entrypoints import background
 from callcredit.services.accounts import Account, get_account
 from callcredit.services.extensions import _row as find_extension
 from callcredit.services.extensions import rights_of
+from callcredit.services.rating import destination
 
 MAX_SECONDS = 7 * 24 * 3600
 AUTHORIZED, ENDED, EXPIRED, DENIED = "authorized", "ended", "expired", "denied"
@@ -110,8 +110,8 @@ def authorize(cc: App, cmd: AuthorizeCall) -> dict[str, Any]:
             return _replay_authorize(previous, cmd)
         now = cc.clock.now()
         ext = find_extension(uow.conn, account.account_id, cmd.extension)
-        number = classify(cmd.destination, account.country)
         if ext is None:
+            number = classify(cmd.destination, account.country)
             response = _response(
                 cmd.call_id,
                 False,
@@ -124,9 +124,8 @@ def authorize(cc: App, cmd: AuthorizeCall) -> dict[str, Any]:
             )
             _record(uow, account, cmd, number, None, response, now)
             return response
-        plan = load_plan(uow.conn, account.plan)
-        deck = rate_tables.get(uow.conn, plan.rate_deck)
-        rate = deck.table.lookup(number.e164) if number.valid and number.e164 else None
+        dest = destination(uow, account, cmd.destination)
+        plan, number, rate = dest.plan, dest.number, dest.rate
         quota = min(
             cmd.quota_seconds or cc.settings.default_quota_seconds, cc.settings.max_call_seconds
         )
@@ -173,7 +172,7 @@ def authorize(cc: App, cmd: AuthorizeCall) -> dict[str, Any]:
             account.currency,
             available,
         )
-        _record(uow, account, cmd, number, decision, response, now, reservation_id)
+        _record(uow, account, cmd, number, decision, response, now, reservation_id, quota)
         return response
 
 
@@ -232,6 +231,7 @@ def _record(
     response: dict[str, Any],
     now: datetime,
     reservation_id: str | None = None,
+    quota: int | None = None,
 ) -> None:
     rate = decision.rate if decision else None
     allow = bool(decision and decision.allow)
@@ -257,6 +257,7 @@ def _record(
             reservation_id=reservation_id,
             reserved=decision.reserve.minor if decision and allow else 0,
             granted_seconds=response["granted_seconds"],
+            quota_seconds=quota,
             state=AUTHORIZED if allow else DENIED,
             authorize_response=response,
             started_at=now,
@@ -409,7 +410,8 @@ def reauthorize(cc: App, cmd: ReauthorizeCall) -> dict[str, Any]:
                 room = ext.monthly_cap - rights_of(uow.conn, ext, now).month_spent_minor
                 budget = min(budget, row.reserved + room)
             quota = min(
-                cc.settings.default_quota_seconds, cc.settings.max_call_seconds - cmd.used_seconds
+                row.quota_seconds or cc.settings.default_quota_seconds,
+                cc.settings.max_call_seconds - cmd.used_seconds,
             )
             total = 0
             if quota >= 1 and budget >= 0:

@@ -9,7 +9,6 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from callcredit.adapters import schema
 from callcredit.bootstrap import App
 from callcredit.entrypoints.cli.rating import load_shipped_data
 from callcredit.services import accounts as svc
@@ -24,6 +23,8 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def init() -> None:
         """Create or upgrade the database schema (safe to run again)."""
+        from callcredit.adapters import schema  # alembic loads slowly: only here
+
         cc = get_app()
         before, after = schema.upgrade(cc.engine)
         for hook in INIT_HOOKS:

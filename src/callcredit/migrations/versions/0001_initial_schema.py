@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-21 23:41:07.505237
+Create Date: 2026-11-22 00:07:21.670484
 """
 
 from __future__ import annotations
@@ -174,6 +174,7 @@ def upgrade() -> None:
         sa.Column("reservation_id", sa.String(length=40), nullable=True),
         sa.Column("reserved", sa.BigInteger(), server_default="0", nullable=False),
         sa.Column("granted_seconds", sa.Integer(), nullable=True),
+        sa.Column("quota_seconds", sa.Integer(), nullable=True),
         sa.Column("state", sa.String(length=12), nullable=False),
         sa.Column("answered_seconds", sa.Integer(), nullable=True),
         sa.Column("billed_seconds", sa.Integer(), nullable=True),
