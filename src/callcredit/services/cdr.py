@@ -66,7 +66,17 @@ class LineError(Exception):
 
 def parse_asterisk(rows: Iterable[str]) -> Iterator[Cdr | tuple[int, str]]:
     """CDRs from ``Master.csv`` lines, or (line, reason) for a bad line."""
-    for number, fields in enumerate(csv.reader(rows), start=1):
+    reader = csv.reader(rows)
+    number = 0
+    while True:
+        number += 1
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # e.g. a field over the csv module's size limit
+            yield (number, f"not a CSV record: {exc}")
+            continue
         if not fields or fields == [""]:
             continue
         try:
@@ -86,7 +96,8 @@ def _parse(number: int, fields: list[str]) -> Cdr:
         raise LineError("uniqueid must have 1 to 128 characters")
     if not src or not dst:
         raise LineError("src and dst must not be empty")
-    if not billsec.isdigit() or int(billsec) > charging.MAX_SECONDS:
+    digits = billsec.isascii() and billsec.isdigit() and len(billsec) <= 9
+    if not digits or int(billsec) > charging.MAX_SECONDS:
         raise LineError(f"billsec must be a whole number of seconds, not {billsec!r}")
     answered = int(billsec) if disposition.upper() == "ANSWERED" else 0
     return Cdr(number, account, src, dst, answered, uniqueid)
