@@ -8,12 +8,14 @@ lookup measured in the same run (the engine's own limit).
 from __future__ import annotations
 
 import argparse
+import gc
 import random
 import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from callcredit.adapters import rating_store, schema
 from callcredit.adapters.db import make_engine
@@ -44,8 +46,9 @@ def rate_per_second(work: Callable[[], object], items: int) -> float:
     return items / (time.perf_counter() - started)
 
 
-def database_round_trip(rates: list[Rate]) -> None:
-    """Import the deck into a fresh SQLite database, then load it back."""
+def database_round_trip(rates: list[Rate]) -> tuple[float, float]:
+    """Import the deck into a fresh SQLite database, then load it back:
+    (import seconds, load seconds)."""
     with tempfile.TemporaryDirectory() as folder:
         engine = make_engine(f"sqlite:///{folder}/bench.db")
         schema.upgrade(engine)
@@ -57,32 +60,26 @@ def database_round_trip(rates: list[Rate]) -> None:
             loaded = rating_store.read_deck(conn, "bench")
         read = time.perf_counter()
         engine.dispose()
-    print(f"  SQLite import  {imported - started:6.3f} s  (one transaction, executemany)")
-    print(f"  SQLite load    {read - imported:6.3f} s  ({len(loaded.table):,} rates into memory)")
+    assert len(loaded.table) == len(rates)
+    return imported - started, read - imported
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--prefixes", type=int, default=100_000)
-    parser.add_argument("--lookups", type=int, default=200_000)
-    args = parser.parse_args()
+def measure(prefixes: int = 100_000, lookups: int = 200_000) -> dict[str, Any]:
+    """Deck parse, build, import and load times, and lookups per second on
+    one core against a plain ``dict.get`` (the interpreter's own limit)."""
     rng = random.Random(42)
-
-    lines = make_deck(args.prefixes, rng)
+    lines = make_deck(prefixes, rng)
     started = time.perf_counter()
     rates = parse_deck(lines)
     parsed = time.perf_counter()
     table = RateTable(rates)
     built = time.perf_counter()
-    print(f"deck: {len(table):,} prefixes")
-    print(f"  parse CSV      {parsed - started:6.3f} s")
-    print(f"  build table    {built - parsed:6.3f} s")
-    database_round_trip(rates)
+    import_s, load_s = database_round_trip(rates)
 
-    prefixes = [r.prefix for r in rates]
+    known = [r.prefix for r in rates]
     numbers = [
-        rng.choice(prefixes) + "".join(rng.choice("0123456789") for _ in range(6))
-        for _ in range(args.lookups)
+        rng.choice(known) + "".join(rng.choice("0123456789") for _ in range(6))
+        for _ in range(lookups)
     ]
     plain = {r.prefix[1:]: r for r in rates}
     exact = [n[1:] for n in numbers]
@@ -112,11 +109,35 @@ def main() -> None:
         for rate, seconds in zip(found, durations, strict=True):
             granted_seconds(rate, 5_000, seconds, "EUR")
 
-    dict_rate = rate_per_second(dict_lookups, len(exact))
-    lookup_rate = rate_per_second(table_lookups, len(numbers))
-    cost_rate = rate_per_second(costs, len(found))
-    grant_rate = rate_per_second(grants, len(found))
-    print(f"one core, {len(numbers):,} random numbers (each covered by some prefix):")
+    gc.collect()
+    return {
+        "prefixes": len(table),
+        "parse_s": round(parsed - started, 3),
+        "build_s": round(built - parsed, 3),
+        "sqlite_import_s": round(import_s, 3),
+        "sqlite_load_s": round(load_s, 3),
+        "lookups": len(numbers),
+        "dict_get_per_s": round(rate_per_second(dict_lookups, len(exact))),
+        "lookups_per_s": round(rate_per_second(table_lookups, len(numbers))),
+        "call_cost_per_s": round(rate_per_second(costs, len(found))),
+        "granted_seconds_per_s": round(rate_per_second(grants, len(found))),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--prefixes", type=int, default=100_000)
+    parser.add_argument("--lookups", type=int, default=200_000)
+    args = parser.parse_args()
+    r = measure(args.prefixes, args.lookups)
+    dict_rate, lookup_rate = r["dict_get_per_s"], r["lookups_per_s"]
+    cost_rate, grant_rate = r["call_cost_per_s"], r["granted_seconds_per_s"]
+    print(f"deck: {r['prefixes']:,} prefixes")
+    print(f"  parse CSV      {r['parse_s']:6.3f} s")
+    print(f"  build table    {r['build_s']:6.3f} s")
+    print(f"  SQLite import  {r['sqlite_import_s']:6.3f} s  (one transaction, executemany)")
+    print(f"  SQLite load    {r['sqlite_load_s']:6.3f} s  (all rates into memory)")
+    print(f"one core, {r['lookups']:,} random numbers (each covered by some prefix):")
     print(f"  plain dict.get          {dict_rate:12,.0f} /s   (1.00×)")
     print(f"  longest-prefix lookup   {lookup_rate:12,.0f} /s   ({lookup_rate / dict_rate:.2f}×)")
     print(f"  call_cost               {cost_rate:12,.0f} /s   ({cost_rate / dict_rate:.2f}×)")
