@@ -28,12 +28,13 @@ from callcredit.entrypoints.api.admin_models import (
     SettingsOut,
 )
 from callcredit.entrypoints.api.deps import CC, AdminToken
+from callcredit.entrypoints.api.errors import documented
 from callcredit.services import accounts, cards, funds
 from callcredit.services import activity as activity_svc
 from callcredit.services import extensions as ext_svc
 from callcredit.services import settings as low_balance
 
-router = APIRouter(prefix="/api/v1", tags=["admin"])
+router = APIRouter(prefix="/api/v1", tags=["admin"], responses=documented(401, 404, 409, 422, 503))
 
 
 def _currency(cc: CC, account_id: str) -> str:

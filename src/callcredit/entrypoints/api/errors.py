@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import ORJSONResponse
+from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 
@@ -16,6 +19,32 @@ from callcredit.domain.errors import (
     NotFound,
     Unavailable,
 )
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorOut(BaseModel):
+    """Every error answer: ``{"error": {"code": "...", "message": "..."}}``."""
+
+    error: ErrorBody
+
+
+MEANINGS = {
+    400: "Bad request (e.g. a webhook whose signature does not check out)",
+    401: "Missing or wrong token",
+    404: "Not found (for this token's account)",
+    409: "Refused by the business rules or an idempotency conflict; nothing moved",
+    422: "Malformed request",
+    503: "Storage or payment gateway unavailable; nothing was decided",
+}
+
+
+def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses`` entries for these error statuses."""
+    return {s: {"model": ErrorOut, "description": MEANINGS[s]} for s in statuses}
 
 
 def error_response(status: int, code: str, message: str) -> ORJSONResponse:
@@ -49,6 +78,10 @@ def install(api: FastAPI) -> None:
     @api.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> ORJSONResponse:
         codes = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
+        if exc.status_code == 400:
+            # FastAPI's answer to a body it cannot even decode: the contract
+            # calls that a malformed body (422).
+            return error_response(422, "invalid_request", str(exc.detail))
         response = error_response(
             exc.status_code, codes.get(exc.status_code, "error"), str(exc.detail)
         )

@@ -9,6 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
 from callcredit.entrypoints.api.deps import CC, PbxToken
+from callcredit.entrypoints.api.errors import ErrorOut
 from callcredit.services import charging
 
 MAX = charging.MAX_SECONDS
@@ -70,15 +71,6 @@ class EndAnswer(BaseModel):
     billed_seconds: int
     charged: str
     balance: BalanceOut
-
-
-class ErrorBody(BaseModel):
-    code: str
-    message: str
-
-
-class ErrorOut(BaseModel):
-    error: ErrorBody
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {

@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from callcredit.bootstrap import App
 from callcredit.domain.errors import InvalidInput
-from callcredit.entrypoints.api.errors import error_response
+from callcredit.entrypoints.api.errors import documented, error_response
 from callcredit.services import charges
 
 router = APIRouter(tags=["webhooks"])
@@ -29,7 +29,11 @@ EVENTS = frozenset(
 )
 
 
-@router.post("/webhooks/stripe", summary="Stripe events about our charges")
+@router.post(
+    "/webhooks/stripe",
+    summary="Stripe events about our charges",
+    responses=documented(400, 404, 503),
+)
 async def stripe_webhook(request: Request) -> JSONResponse:
     cc: App = request.app.state.cc
     secret = cc.settings.stripe_webhook_secret
