@@ -24,7 +24,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: object) -> Iterator[str]:
         yield support.new_sqlite_database(str(tmp_path))
         return
     support.require(support.postgres_available(), "PostgreSQL is not reachable")
-    with support.fresh_postgres_database() as url:
+    with support.postgres_lock(), support.fresh_postgres_database() as url:
         yield url
 
 

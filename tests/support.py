@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +25,22 @@ def require(available: bool, reason: str) -> None:
     if IN_CI:
         pytest.fail(f"required under CI: {reason}")
     pytest.skip(reason)
+
+
+PG_LOCK = Path(tempfile.gettempdir()) / "callcredit-tests-postgres.lock"
+
+
+@contextmanager
+def postgres_lock(*, exclusive: bool = False) -> Iterator[None]:
+    """Tests that use PostgreSQL hold this lock shared; a test that restarts
+    the server holds it exclusive, so neither disturbs the other, across
+    pytest processes (xdist workers, or several runs on one machine)."""
+    fd = os.open(PG_LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)  # closing the file releases the lock
 
 
 def postgres_available() -> bool:

@@ -8,7 +8,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import ORJSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 
 from callcredit.domain.errors import (
@@ -95,13 +96,24 @@ def install(api: FastAPI) -> None:
 
     @api.exception_handler(DBAPIError)
     async def _database(request: Request, exc: DBAPIError) -> ORJSONResponse:
-        if exc.connection_invalidated or _is_connection_error(exc):
+        if unavailable(exc):
             return error_response(503, "unavailable", "the database is unavailable; retry")
         raise exc
 
+    @api.exception_handler(PoolTimeout)
+    async def _pool(request: Request, exc: PoolTimeout) -> ORJSONResponse:
+        return error_response(503, "unavailable", "the database is busy; retry")
 
-def _is_connection_error(exc: DBAPIError) -> bool:
+
+def unavailable(exc: DBAPIError) -> bool:
+    """The database could not be used (down, restarting, connection lost,
+    SQLite still locked after the busy timeout). Nothing was decided, except
+    when the connection dropped during the commit itself; either way the
+    client retries, and every money-moving request is idempotent."""
+    if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError):
+        return True
     text = str(exc.orig).lower()
     return any(
-        s in text for s in ("connection", "server closed", "terminating", "could not connect")
+        s in text
+        for s in ("connection", "server closed", "terminating", "could not connect", "locked")
     )
