@@ -197,39 +197,69 @@ class SqlLedger:
         reservation_id: str | None = None,
         overrun: bool = False,
     ) -> str:
-        """Insert one transfer and update both counters; ``state`` follows."""
-        transfer_id = new_id()
+        """Insert one transfer and update the counters; ``state`` follows."""
+        row = self._transfer_row(
+            account_id, state, debit, credit, amount, kind, reference, reservation_id, overrun
+        )
+        self._write(account_id, state, [row])
+        return str(row["transfer_id"])
+
+    def _transfer_row(
+        self,
+        account_id: str,
+        state: _Locked,
+        debit: str,
+        credit: str,
+        amount: int,
+        kind: str,
+        reference: str | None,
+        reservation_id: str | None,
+        overrun: bool,
+    ) -> dict[str, Any]:
+        """The row of the next transfer; moves ``state`` past it."""
         if debit == L.PREPAID:
             state.posted -= amount
         if credit == L.PREPAID:
             state.posted += amount
         state.seq += 1
-        self.conn.execute(
-            insert(t.transfers).values(
-                account_id=account_id,
-                transfer_id=transfer_id,
-                seq=state.seq,
-                debit_ledger=debit,
-                credit_ledger=credit,
-                amount=amount,
-                currency=state.currency,
-                kind=kind,
-                reservation_id=reservation_id,
-                reference=reference,
-                overrun=overrun,
-                balance_after=state.posted,
-                created_at=self.clock.now(),
-            )
-        )
-        self._bump(account_id, debit, debits_posted=amount)
-        self._bump(account_id, credit, credits_posted=amount)
+        return {
+            "account_id": account_id,
+            "transfer_id": new_id(),
+            "seq": state.seq,
+            "debit_ledger": debit,
+            "credit_ledger": credit,
+            "amount": amount,
+            "currency": state.currency,
+            "kind": kind,
+            "reservation_id": reservation_id,
+            "reference": reference,
+            "overrun": overrun,
+            "balance_after": state.posted,
+            "created_at": self.clock.now(),
+        }
+
+    def _write(self, account_id: str, state: _Locked, rows: list[dict[str, Any]]) -> None:
+        """Insert transfer rows and apply their sums to the counters: one
+        UPDATE per ledger account touched, however many rows."""
+        if not rows:
+            return
+        self.conn.execute(insert(t.transfers), rows)
+        deltas: dict[str, dict[str, int]] = {}
+        for row in rows:
+            debit = deltas.setdefault(row["debit_ledger"], {})
+            debit["debits_posted"] = debit.get("debits_posted", 0) + row["amount"]
+            credit = deltas.setdefault(row["credit_ledger"], {})
+            credit["credits_posted"] = credit.get("credits_posted", 0) + row["amount"]
         c = t.ledger_balances.c
-        self.conn.execute(
-            update(t.ledger_balances)
-            .where(c.account_id == account_id, c.ledger == L.PREPAID)
-            .values(transfer_seq=state.seq)
-        )
-        return transfer_id
+        for ledger, values in deltas.items():
+            changes: dict[str, Any] = {name: getattr(c, name) + d for name, d in values.items()}
+            if ledger == L.PREPAID:
+                changes["transfer_seq"] = state.seq
+            self.conn.execute(
+                update(t.ledger_balances)
+                .where(c.account_id == account_id, c.ledger == ledger)
+                .values(**changes)
+            )
 
     def _check_floor(self, state: _Locked, amount: int) -> None:
         if state.floor is not None and state.available - amount < state.floor:
@@ -296,44 +326,82 @@ class SqlLedger:
         A debit of the prepaid balance that would take the available
         balance below its floor is refused unless ``allow_overrun``, in which
         case it is posted and flagged."""
-        _positive(amount)
-        if debit not in L.LEDGERS or credit not in L.LEDGERS or debit == credit:
-            raise InvalidAmount(f"cannot transfer from {debit!r} to {credit!r}")
-        if kind not in L.TRANSFER_KINDS:
-            raise InvalidAmount(f"unknown transfer kind {kind!r}")
-        request = {
-            "debit": debit,
-            "credit": credit,
-            "amount": amount,
-            "kind": kind,
-            "reference": reference,
-        }
+        posting = L.Posting(key, debit, credit, amount, kind, reference)
+        return self.post_many(account_id, [posting], allow_overrun=allow_overrun)[0]
+
+    def post_many(
+        self, account_id: str, postings: list[L.Posting], *, allow_overrun: bool = False
+    ) -> list[L.TransferResult]:
+        """Post several transfers of one customer in order, with one lock,
+        one read of the idempotency keys and one counter update per ledger
+        account. Each posting is checked as :meth:`transfer` checks it; one
+        refusal refuses them all (the caller's transaction rolls back)."""
+        for p in postings:
+            _positive(p.amount)
+            if p.debit not in L.LEDGERS or p.credit not in L.LEDGERS or p.debit == p.credit:
+                raise InvalidAmount(f"cannot transfer from {p.debit!r} to {p.credit!r}")
+            if p.kind not in L.TRANSFER_KINDS:
+                raise InvalidAmount(f"unknown transfer kind {p.kind!r}")
         state = self.lock(account_id)
-        replay = self._replay(account_id, key, "transfer", request, L.TransferResult)
-        if replay is not None:
-            return replay
-        overrun = False
-        if debit == L.PREPAID:
-            try:
-                self._check_floor(state, amount)
-            except InsufficientFunds:
-                if not allow_overrun:
-                    raise
-                overrun = True
-        transfer_id = self._post(
-            account_id,
-            state,
-            debit=debit,
-            credit=credit,
-            amount=amount,
-            kind=kind,
-            reference=reference,
-            overrun=overrun,
-        )
-        result = L.TransferResult(transfer_id, amount, state.posted, state.available, overrun)
-        self._remember(account_id, key, "transfer", request, result)
+        known = self._known_keys(account_id, [p.key for p in postings])
+        results: list[L.TransferResult] = []
+        rows: list[dict[str, Any]] = []
+        remembered: list[dict[str, Any]] = []
+        now = self.clock.now()
+        for p in postings:
+            digest = L.request_hash("transfer", p.request())
+            if p.key in known:
+                stored_hash, response = known[p.key]
+                if stored_hash != digest:
+                    raise IdempotencyConflict(
+                        f"idempotency key {p.key!r} was already used for a different request"
+                    )
+                results.append(L.TransferResult(**response))
+                continue
+            overrun = False
+            if p.debit == L.PREPAID:
+                try:
+                    self._check_floor(state, p.amount)
+                except InsufficientFunds:
+                    if not allow_overrun:
+                        raise
+                    overrun = True
+            row = self._transfer_row(
+                account_id, state, p.debit, p.credit, p.amount, p.kind, p.reference, None, overrun
+            )
+            rows.append(row)
+            result = L.TransferResult(
+                row["transfer_id"], p.amount, state.posted, state.available, overrun
+            )
+            results.append(result)
+            known[p.key] = (digest, dataclasses.asdict(result))
+            remembered.append(
+                {
+                    "account_id": account_id,
+                    "key": p.key,
+                    "operation": "transfer",
+                    "request_hash": digest,
+                    "response": dataclasses.asdict(result),
+                    "created_at": now,
+                }
+            )
+        self._write(account_id, state, rows)
+        if remembered:
+            self.conn.execute(insert(t.idempotency_keys), remembered)
         self._watch(account_id, state)
-        return result
+        return results
+
+    def _known_keys(self, account_id: str, keys: list[str]) -> dict[str, tuple[str, Any]]:
+        k = t.idempotency_keys.c
+        found: dict[str, tuple[str, Any]] = {}
+        for chunk in range(0, len(keys), 500):
+            for row in self.conn.execute(
+                select(k.key, k.request_hash, k.response).where(
+                    k.account_id == account_id, k.key.in_(keys[chunk : chunk + 500])
+                )
+            ):
+                found[row.key] = (row.request_hash, row.response)
+        return found
 
     # -- reservations ---------------------------------------------------
     def reserve(

@@ -58,6 +58,28 @@ class Balance:
 
 
 @dataclass(frozen=True, slots=True)
+class Posting:
+    """A transfer to post: ``amount`` from ``debit`` to ``credit``."""
+
+    key: str
+    debit: str
+    credit: str
+    amount: int
+    kind: str
+    reference: str | None = None
+
+    def request(self) -> dict[str, Any]:
+        """What the idempotency key stands for."""
+        return {
+            "debit": self.debit,
+            "credit": self.credit,
+            "amount": self.amount,
+            "kind": self.kind,
+            "reference": self.reference,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class TransferResult:
     """The answer to a posted transfer (also replayed for a repeated key)."""
 

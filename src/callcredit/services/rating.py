@@ -3,7 +3,7 @@ is and what it costs for an account, and explain the decision for a number."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,23 +65,31 @@ class Destination:
 def destination(uow: UnitOfWork, account: Account, dialled: str) -> Destination:
     """Classify ``dialled`` from the account's home country and look up its
     rate in the plan's deck (kept in memory between calls)."""
+    return rater(uow, account)(dialled)
+
+
+def rater(uow: UnitOfWork, account: Account) -> Callable[[str], Destination]:
+    """A function that rates destinations for ``account``: the plan and the
+    deck are read once, then each number is classified and looked up in memory."""
     plan = store.load_plan(uow.conn, account.plan)
     if plan.currency != account.currency:
         raise BusinessRuleViolation(
             f"plan {plan.id} is in {plan.currency} but account {account.account_id} is in "
             f"{account.currency}"
         )
-    number = classify(dialled, account.country)
-    rate = None
-    if number.e164 is not None:
-        deck = store.rate_tables.get(uow.conn, plan.rate_deck)
-        if deck.currency != plan.currency:
-            raise BusinessRuleViolation(
-                f"rate deck {plan.rate_deck} is in {deck.currency} but plan {plan.id} is in "
-                f"{plan.currency}"
-            )
-        rate = deck.table.lookup(number.e164)
-    return Destination(plan, plan.rate_deck, number, rate)
+    deck = store.rate_tables.get(uow.conn, plan.rate_deck)
+    if deck.currency != plan.currency:
+        raise BusinessRuleViolation(
+            f"rate deck {plan.rate_deck} is in {deck.currency} but plan {plan.id} is in "
+            f"{plan.currency}"
+        )
+
+    def rate(dialled: str) -> Destination:
+        number = classify(dialled, account.country)
+        found = deck.table.lookup(number.e164) if number.e164 is not None else None
+        return Destination(plan, plan.rate_deck, number, found)
+
+    return rate
 
 
 @dataclass(frozen=True, slots=True)
