@@ -33,6 +33,7 @@ from callcredit.domain.rating import (
     billed_seconds,
     call_cost,
     decide,
+    decimal_text,
     granted_seconds,
 )
 from callcredit.entrypoints import background
@@ -83,12 +84,6 @@ def _check_call_id(call_id: str) -> None:
 def _check_seconds(value: int, what: str) -> None:
     if value < 0 or value > MAX_SECONDS:
         raise InvalidInput(f"{what} must be between 0 and {MAX_SECONDS}")
-
-
-def decimal_text(value: Decimal) -> str:
-    """A rate as text with at least four decimals (``0.0450``)."""
-    places = max(4, -int(value.as_tuple().exponent))
-    return f"{value:.{places}f}"
 
 
 # -- authorize -------------------------------------------------------------

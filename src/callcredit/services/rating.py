@@ -22,6 +22,7 @@ from callcredit.domain.rating import (
     billed_seconds,
     call_cost,
     decide,
+    decimal_text,
     parse_deck,
     parse_plans,
 )
@@ -119,8 +120,8 @@ class Quote:
             "country": d.number.country,
             "kind": d.number.kind,
             "matched": d.matched,
-            "per_minute": str(rate.per_minute) if rate else None,
-            "connect_fee": str(rate.connect_fee) if rate else None,
+            "per_minute": decimal_text(rate.per_minute) if rate else None,
+            "connect_fee": decimal_text(rate.connect_fee) if rate else None,
             "increment": str(rate.increment) if rate else None,
             "billed_seconds": self.billed_seconds,
             "cost": str(self.cost),

@@ -10,6 +10,7 @@ from callcredit.domain.rating.arithmetic import (
     Rate,
     billed_seconds,
     call_cost,
+    decimal_text,
     first_interval_cost,
     granted_seconds,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "billed_seconds",
     "call_cost",
     "decide",
+    "decimal_text",
     "first_interval_cost",
     "granted_seconds",
     "parse_deck",

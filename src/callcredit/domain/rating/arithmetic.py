@@ -147,3 +147,9 @@ def granted_seconds(rate: Rate, available_minor: int, quota_seconds: int, curren
         # The largest k with scale·R6·b·k < room.
         steps = min(steps, (room - 1) // (scale * per_minute * b))
     return a + steps * b
+
+
+def decimal_text(value: Decimal) -> str:
+    """A rate or fee as text with at least four decimals (``0.0450``)."""
+    places = max(4, -int(value.as_tuple().exponent))
+    return f"{value:.{places}f}"
