@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from types import TracebackType
 
 from sqlalchemy import Connection, Engine, RootTransaction
 
+from callcredit.adapters.db import writer_queue
 from callcredit.adapters.ledger import SqlLedger
 from callcredit.domain.clock import Clock
 
@@ -22,15 +24,28 @@ class UnitOfWork:
         self.clock = clock
         self.readonly = readonly
         self._tx: RootTransaction | None = None
+        self._queue: AbstractContextManager[None] | None = None
 
     def __enter__(self) -> UnitOfWork:
-        conn = self.engine.connect()
-        if self.readonly:
-            conn = conn.execution_options(readonly=True)
-        self.conn = conn
-        self._tx = conn.begin()
+        if not self.readonly:
+            self._queue = writer_queue(self.engine)
+            self._queue.__enter__()
+        try:
+            conn = self.engine.connect()
+            if self.readonly:
+                conn = conn.execution_options(readonly=True)
+            self.conn = conn
+            self._tx = conn.begin()
+        except BaseException:
+            self._leave_queue()
+            raise
         self.ledger = SqlLedger(conn, self.clock)
         return self
+
+    def _leave_queue(self) -> None:
+        if self._queue is not None:
+            queue, self._queue = self._queue, None
+            queue.__exit__(None, None, None)
 
     def __exit__(
         self,
@@ -45,5 +60,8 @@ class UnitOfWork:
             elif self._tx.is_active:
                 self._tx.rollback()
         finally:
-            self.conn.close()
-            self._tx = None
+            try:
+                self.conn.close()
+            finally:
+                self._tx = None
+                self._leave_queue()
