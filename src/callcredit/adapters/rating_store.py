@@ -20,7 +20,7 @@ from datetime import datetime
 from decimal import Decimal
 from importlib import resources
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from callcredit.adapters import tables as t
 from callcredit.domain.errors import InvalidRateDeck, NotFound
@@ -75,14 +75,15 @@ def save_plans(conn: Connection, plans: Iterable[Plan], now: datetime) -> list[s
     return saved
 
 
+_p = t.plans.c
+_PLAN = select(_p.plan_id, _p.name, _p.home_country, _p.currency, _p.rate_deck, _p.included).where(
+    _p.plan_id == bindparam("plan_id")
+)
+
+
 def load_plan(conn: Connection, plan_id: str) -> Plan:
     """The plan, or :class:`NotFound`."""
-    p = t.plans.c
-    row = conn.execute(
-        select(p.plan_id, p.name, p.home_country, p.currency, p.rate_deck, p.included).where(
-            p.plan_id == plan_id
-        )
-    ).one_or_none()
+    row = conn.execute(_PLAN, {"plan_id": plan_id}).one_or_none()
     if row is None:
         raise NotFound(f"unknown calling plan {plan_id!r}")
     return Plan(
@@ -100,12 +101,15 @@ def plan_exists(conn: Connection, plan_id: str) -> bool:
 # -- decks ----------------------------------------------------------------
 
 
+_d = t.rate_decks.c
+_DECK_INFO = select(_d.deck, _d.currency, _d.version, _d.row_count, _d.imported_at).where(
+    _d.deck == bindparam("deck")
+)
+
+
 def deck_info(conn: Connection, deck: str) -> DeckInfo | None:
     """The deck's current version, or None when it was never imported."""
-    d = t.rate_decks.c
-    row = conn.execute(
-        select(d.deck, d.currency, d.version, d.row_count, d.imported_at).where(d.deck == deck)
-    ).one_or_none()
+    row = conn.execute(_DECK_INFO, {"deck": deck}).one_or_none()
     return None if row is None else DeckInfo(*row)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 
 from callcredit.adapters import tables as t
 from callcredit.adapters.passwords import hash_password
@@ -136,26 +136,28 @@ def add_admin(
     )
 
 
+_a = t.accounts.c
+# Built once: constructing a statement costs more than running it.
+_ACCOUNT = select(
+    _a.account_id,
+    _a.name,
+    _a.country,
+    _a.currency,
+    _a.plan,
+    _a.locale,
+    _a.low_balance_mode,
+    _a.low_balance_below,
+    _a.topoff_amount,
+    _a.topoff_suspended,
+    _a.topoff_failures,
+    _a.fraud_spend_per_hour,
+    _a.fraud_concurrent_calls,
+).where(_a.account_id == bindparam("account_id"))
+
+
 def get_account(uow: UnitOfWork, account_id: str) -> Account:
     """The account, or :class:`NotFound`."""
-    a = t.accounts.c
-    row = uow.conn.execute(
-        select(
-            a.account_id,
-            a.name,
-            a.country,
-            a.currency,
-            a.plan,
-            a.locale,
-            a.low_balance_mode,
-            a.low_balance_below,
-            a.topoff_amount,
-            a.topoff_suspended,
-            a.topoff_failures,
-            a.fraud_spend_per_hour,
-            a.fraud_concurrent_calls,
-        ).where(a.account_id == account_id)
-    ).one_or_none()
+    row = uow.conn.execute(_ACCOUNT, {"account_id": account_id}).one_or_none()
     if row is None:
         raise NotFound(f"unknown account {account_id!r}")
     return Account(

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, and_, func, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, func, insert, select, update
 
 from callcredit.adapters import tables as t
 from callcredit.adapters.uow import UnitOfWork
@@ -86,13 +86,14 @@ def set_rights(
     return get_extension(uow, account_id, extension)
 
 
+_e = t.extensions.c
+_EXTENSION = select(
+    _e.account_id, _e.extension, _e.name, _e.paid_allowed, _e.premium_allowed, _e.monthly_cap
+).where(_e.account_id == bindparam("account_id"), _e.extension == bindparam("extension"))
+
+
 def _row(conn: Connection, account_id: str, extension: str) -> Extension | None:
-    e = t.extensions.c
-    row = conn.execute(
-        select(
-            e.account_id, e.extension, e.name, e.paid_allowed, e.premium_allowed, e.monthly_cap
-        ).where(e.account_id == account_id, e.extension == extension)
-    ).one_or_none()
+    row = conn.execute(_EXTENSION, {"account_id": account_id, "extension": extension}).one_or_none()
     if row is None:
         return None
     return Extension(
