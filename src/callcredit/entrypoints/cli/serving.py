@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 from typing import Annotated
 
@@ -16,16 +17,32 @@ FACTORY = "callcredit.entrypoints.api.app:create_app"
 
 
 def run_server(host: str, port: int, workers: int, database_url: str | None) -> None:
-    """Serve the API and pages with uvicorn (``workers`` processes)."""
+    """Serve the API and pages with uvicorn (``workers`` processes; uvloop
+    and httptools, which uvicorn picks when they are installed)."""
     if database_url:
         os.environ["CALLCREDIT_DATABASE_URL"] = database_url
+    log_level = os.environ.get("CALLCREDIT_LOG_LEVEL", "info")
+    if workers > 1:
+        # The supervisor only starts and watches the workers: replace this
+        # process by plain uvicorn so that it does not keep the command
+        # line's modules (Typer, Rich, Alembic …) in memory all along.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execv(  # noqa: S606 - a fixed argument list, no shell
+            sys.executable,
+            [
+                sys.executable, "-m", "uvicorn", FACTORY, "--factory",
+                "--host", host, "--port", str(port), "--workers", str(workers),
+                "--log-level", log_level, "--no-access-log", "--proxy-headers",
+                "--no-server-header",
+            ],
+        )  # fmt: skip
     uvicorn.run(
         FACTORY,
         factory=True,
         host=host,
         port=port,
-        workers=workers if workers > 1 else None,
-        log_level=os.environ.get("CALLCREDIT_LOG_LEVEL", "info"),
+        log_level=log_level,
         access_log=False,
         proxy_headers=True,
         server_header=False,
