@@ -80,11 +80,18 @@ def measure(
             runs = []
             with RssSampler(server) as rss:
                 for _ in range(repeat):
-                    runs.append(run_wrk(server, who, connections, seconds))
+                    cpu = server.tree_cpu()
+                    run = run_wrk(server, who, connections, seconds)
+                    used = server.tree_cpu() - cpu
+                    run["server_cpu_ms_per_cycle"] = round(1000 * used / max(1, run["ended"]), 2)
+                    runs.append(run)
             runs.sort(key=lambda r: float(r["cycles_per_s"]))
             result = runs[len(runs) // 2]
             result["cycles_per_s_runs"] = [r["cycles_per_s"] for r in runs]
             result["p99_ms_runs"] = sorted(r["p99_ms"] for r in runs)
+            result["server_cpu_ms_per_cycle_runs"] = sorted(
+                r["server_cpu_ms_per_cycle"] for r in runs
+            )
             result["peak_rss_mib"] = round(rss.peak / 2**20, 1)
             results.append(result)
     return {

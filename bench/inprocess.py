@@ -58,6 +58,7 @@ def measure(url: str, who: Customers, seconds: float, repeat: int = 1) -> dict[s
     )
     median = runs[len(runs) // 2]
     median["cycles_per_s_runs"] = [r["cycles_per_s"] for r in runs]
+    median["cpu_ms_per_cycle_runs"] = sorted(r["cpu_ms_per_cycle"] for r in runs)
     return median
 
 
@@ -68,6 +69,7 @@ def measure_once(url: str, who: Customers, seconds: float, tag: str) -> dict[str
         for n in range(20):
             cycle(app, who, n, f"{tag}-warmup")
         latencies: list[float] = []
+        cpu = time.process_time()
         started = time.perf_counter()
         deadline = started + seconds
         n = 0
@@ -79,11 +81,13 @@ def measure_once(url: str, who: Customers, seconds: float, tag: str) -> dict[str
             latencies.append(time.perf_counter() - t0)
             n += 1
         elapsed = time.perf_counter() - started
+        cpu = time.process_time() - cpu
     finally:
         app.close()
     return {
         "cycles": n,
         "cycles_per_s": round(n / elapsed, 1),
+        "cpu_ms_per_cycle": round(1000 * cpu / max(1, n), 3),
         "cycle_p50_ms": round(_percentile(latencies, 50) * 1000, 3),
         "cycle_p99_ms": round(_percentile(latencies, 99) * 1000, 3),
     }

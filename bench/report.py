@@ -26,8 +26,9 @@ def _runs(values: list[float]) -> str:
 def _api_table(api: dict[str, Any], engine: dict[str, Any]) -> list[str]:
     lines = [
         "| database | server | conns | cycles/s (min–max) | requests/s | p50 ms | p95 ms "
-        "| p99 ms | errors | peak RSS MiB | engine tx/s | cycles per engine tx |",
-        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| p99 ms | errors | server CPU ms/cycle | peak RSS MiB | engine tx/s "
+        "| cycles per engine tx |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for db, servers in api.items():
         for program, result in servers.items():
@@ -39,7 +40,8 @@ def _api_table(api: dict[str, Any], engine: dict[str, Any]) -> list[str]:
                     f"| {level['cycles_per_s']:,.0f}{_runs(level['cycles_per_s_runs'])} "
                     f"| {level['requests_per_s']:,.0f} | {level['p50_ms']:.1f} "
                     f"| {level['p95_ms']:.1f} | {level['p99_ms']:.1f} | {level['errors']} "
-                    f"| {level['peak_rss_mib']:.0f} | {f'{tps:,.0f}' if tps else '–'} | {ratio} |"
+                    f"| {level['server_cpu_ms_per_cycle']:.1f} | {level['peak_rss_mib']:.0f} "
+                    f"| {f'{tps:,.0f}' if tps else '–'} | {ratio} |"
                 )
     return lines
 
@@ -123,12 +125,13 @@ def markdown(results: dict[str, Any]) -> str:
     inproc = results.get("inprocess")
     if inproc:
         lines += ["### In-process (no HTTP), one thread", ""]
-        lines += ["| database | cycles/s (min–max) | cycle p50 ms | cycle p99 ms |"]
-        lines += ["|---|--:|--:|--:|"]
+        lines += ["| database | cycles/s (min–max) | CPU ms/cycle | cycle p50 ms | cycle p99 ms |"]
+        lines += ["|---|--:|--:|--:|--:|"]
         for db, r in inproc.items():
             lines.append(
                 f"| {db} | {r['cycles_per_s']:,.0f}{_runs(r['cycles_per_s_runs'])} "
-                f"| {r['cycle_p50_ms']:.2f} | {r['cycle_p99_ms']:.2f} |"
+                f"| {r['cpu_ms_per_cycle']:.2f} | {r['cycle_p50_ms']:.2f} "
+                f"| {r['cycle_p99_ms']:.2f} |"
             )
         lines.append("")
     rating = results.get("rating")

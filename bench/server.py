@@ -31,15 +31,26 @@ class Server:
     url: str
     process: subprocess.Popen[bytes]
 
-    def tree_rss(self) -> int:
-        """Resident bytes of the server and all its children."""
+    def _tree(self) -> list[psutil.Process]:
         try:
             root = psutil.Process(self.process.pid)
-            procs = [root, *root.children(recursive=True)]
+            return [root, *root.children(recursive=True)]
         except psutil.NoSuchProcess:
-            return 0
+            return []
+
+    def tree_cpu(self) -> float:
+        """CPU seconds (user + system) used so far by the server's processes."""
+        total = 0.0
+        for proc in self._tree():
+            with suppress(psutil.NoSuchProcess):
+                times = proc.cpu_times()
+                total += times.user + times.system
+        return total
+
+    def tree_rss(self) -> int:
+        """Resident bytes of the server and all its children."""
         total = 0
-        for proc in procs:
+        for proc in self._tree():
             with suppress(psutil.NoSuchProcess):
                 total += proc.memory_info().rss
         return total
