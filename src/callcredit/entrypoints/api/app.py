@@ -18,6 +18,7 @@ from callcredit import __version__
 from callcredit.bootstrap import App, bootstrap
 from callcredit.entrypoints import background
 from callcredit.entrypoints.api import errors
+from callcredit.entrypoints.web.headers import SecurityHeaders
 
 ROUTER_MODULES = (
     "callcredit.entrypoints.api.pbx",
@@ -62,6 +63,7 @@ def create_app(
     )
     api.state.cc = cc
     errors.install(api)
+    api.add_middleware(SecurityHeaders)
 
     @api.get("/healthz", tags=["health"], summary="Liveness and database check")
     def healthz() -> dict[str, str]:
