@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 from fastapi import Depends, Request
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy.exc import IntegrityError
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from callcredit import i18n
@@ -123,8 +124,12 @@ def secret_of(request: Request) -> str:
     key = getattr(state, "web_secret", None)
     if key is None:
         cc = app_of(request)
-        with cc.uow() as uow:
-            key = signin.secret_key(uow, cc.settings.secret_key)
+        try:
+            with cc.uow() as uow:
+                key = signin.secret_key(uow, cc.settings.secret_key)
+        except IntegrityError:  # another worker stored its key first: use that one
+            with cc.uow() as uow:
+                key = signin.secret_key(uow, cc.settings.secret_key)
         state.web_secret = key
     return str(key)
 
