@@ -148,7 +148,7 @@ def test_quote_prices_a_paid_call_with_funds(app: App) -> None:
         "kind": "mobile",
         "matched": "+447",
         "per_minute": "0.1500",
-        "connect_fee": "0",
+        "connect_fee": "0.0000",
         "increment": "60/60",
         "billed_seconds": 180,
         "cost": "0.45",
