@@ -39,7 +39,9 @@ def lines_of(text: str) -> list[str]:
 
 
 def decoded(data: bytes) -> str:
-    """Bytes as a file opened with ``errors="replace"`` would give them."""
+    """Bytes decoded leniently, undecodable ones replaced (as the CDR
+    importer reads files; deck and plan files that are not UTF-8 are refused
+    before they reach the readers)."""
     return data.decode("utf-8", errors="replace")
 
 
