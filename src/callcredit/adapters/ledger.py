@@ -6,6 +6,10 @@ row, so operations on one customer are serialised: on PostgreSQL with
 ``SELECT … FOR UPDATE``, on SQLite by the database-wide write lock that
 ``BEGIN IMMEDIATE`` already holds. Idempotency keys are checked after the
 lock, so a concurrent retry sees the first attempt's result.
+
+The statements of the hot path are built once, with bound parameters
+(building a statement costs more than running it), and each operation
+updates each ledger row it touches with one UPDATE.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import dataclasses
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from callcredit.adapters import tables as t
 from callcredit.domain import ledger as L
@@ -29,6 +33,86 @@ from callcredit.domain.errors import (
 )
 
 R = TypeVar("R", L.TransferResult, L.ReservationResult)
+
+_lb, _acc, _keys, _res = (
+    t.ledger_balances.c,
+    t.accounts.c,
+    t.idempotency_keys.c,
+    t.reservations.c,
+)
+_PREPAID = select(
+    _lb.currency,
+    _lb.credits_posted,
+    _lb.debits_posted,
+    _lb.debits_pending,
+    _lb.floor,
+    _lb.transfer_seq,
+).where(_lb.account_id == bindparam("account_id"), _lb.ledger == L.PREPAID)
+_PREPAID_FOR_UPDATE = _PREPAID.with_for_update()
+_SETTINGS = select(
+    _acc.low_balance_mode,
+    _acc.low_balance_below,
+    _acc.topoff_amount,
+    _acc.topoff_armed,
+    _acc.topoff_suspended,
+).where(_acc.account_id == bindparam("account_id"))
+_KEY = select(_keys.request_hash, _keys.response).where(
+    _keys.account_id == bindparam("account_id"), _keys.key == bindparam("key")
+)
+_INSERT_KEY = insert(t.idempotency_keys)
+_INSERT_TRANSFERS = insert(t.transfers)
+_INSERT_RESERVATION = insert(t.reservations)
+_RESERVATION = select(t.reservations).where(
+    _res.account_id == bindparam("account_id"),
+    _res.reservation_id == bindparam("reservation_id"),
+)
+_COUNTERS = {
+    name: _lb[name] + bindparam(f"delta_{name}")
+    for name in ("debits_posted", "credits_posted", "debits_pending", "credits_pending")
+}
+_WHERE_LEDGER = (_lb.account_id == bindparam("row_account"), _lb.ledger == bindparam("row_ledger"))
+_UPDATE_COUNTERS = update(t.ledger_balances).where(*_WHERE_LEDGER).values(**_COUNTERS)
+_WHERE_RESERVATION = (
+    _res.account_id == bindparam("res_account"),
+    _res.reservation_id == bindparam("res_id"),
+)
+_RESOLVE = (
+    update(t.reservations)
+    .where(*_WHERE_RESERVATION)
+    .values(
+        state=bindparam("new_state", type_=_res.state.type),
+        resolved_at=bindparam("resolved", type_=_res.resolved_at.type),
+        settled_amount=bindparam("settled", type_=_res.settled_amount.type),
+        overrun=bindparam("flag_overrun", type_=_res.overrun.type),
+        settle_transfer_id=bindparam("settle_id", type_=_res.settle_transfer_id.type),
+    )
+)
+_GROW = (
+    update(t.reservations)
+    .where(*_WHERE_RESERVATION)
+    .values(
+        amount=bindparam("new_amount", type_=_res.amount.type),
+        expires_at=bindparam("new_expiry", type_=_res.expires_at.type),
+    )
+)
+_UPDATE_COUNTERS_SEQ = (
+    update(t.ledger_balances)
+    .where(*_WHERE_LEDGER)
+    .values(transfer_seq=bindparam("new_seq", type_=_lb.transfer_seq.type), **_COUNTERS)
+)
+
+
+class _Deltas:
+    """Counter changes of one operation, written with one UPDATE per
+    ledger row touched (and the prepaid row's transfer number)."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, dict[str, int]] = {}
+
+    def add(self, ledger: str, column: str, amount: int) -> None:
+        if amount:
+            row = self.rows.setdefault(ledger, dict.fromkeys(_COUNTERS, 0))
+            row[column] += amount
 
 
 @dataclasses.dataclass(slots=True)
@@ -77,18 +161,7 @@ class SqlLedger:
 
     def balance(self, account_id: str) -> L.Balance:
         """The prepaid balance as it stands in this transaction."""
-        row = self.conn.execute(
-            select(
-                t.ledger_balances.c.currency,
-                t.ledger_balances.c.credits_posted,
-                t.ledger_balances.c.debits_posted,
-                t.ledger_balances.c.debits_pending,
-                t.ledger_balances.c.floor,
-            ).where(
-                t.ledger_balances.c.account_id == account_id,
-                t.ledger_balances.c.ledger == L.PREPAID,
-            )
-        ).one_or_none()
+        row = self.conn.execute(_PREPAID, {"account_id": account_id}).one_or_none()
         if row is None:
             raise NotFound(f"unknown account {account_id!r}")
         return L.Balance(
@@ -101,33 +174,16 @@ class SqlLedger:
 
     def lock(self, account_id: str) -> _Locked:
         """Lock the customer's prepaid row for the rest of the transaction."""
-        lb, acc = t.ledger_balances, t.accounts
-        stmt = select(
-            lb.c.currency,
-            lb.c.credits_posted,
-            lb.c.debits_posted,
-            lb.c.debits_pending,
-            lb.c.floor,
-            lb.c.transfer_seq,
-        ).where(lb.c.account_id == account_id, lb.c.ledger == L.PREPAID)
-        if self._pg:
-            stmt = stmt.with_for_update()
-        row = self.conn.execute(stmt).one_or_none()
+        row = self.conn.execute(
+            _PREPAID_FOR_UPDATE if self._pg else _PREPAID, {"account_id": account_id}
+        ).one_or_none()
         if row is None:
             raise NotFound(f"unknown account {account_id!r}")
         # Read the settings once the lock is held, in a statement of their
         # own: under READ COMMITTED it sees what the previous holder of the
         # lock committed (e.g. ``topoff_armed`` cleared), whereas a join in
         # the locking statement re-reads only the locked row after a wait.
-        settings = self.conn.execute(
-            select(
-                acc.c.low_balance_mode,
-                acc.c.low_balance_below,
-                acc.c.topoff_amount,
-                acc.c.topoff_armed,
-                acc.c.topoff_suspended,
-            ).where(acc.c.account_id == account_id)
-        ).one()
+        settings = self.conn.execute(_SETTINGS, {"account_id": account_id}).one()
         return _Locked(
             row.currency,
             row.credits_posted - row.debits_posted,
@@ -145,11 +201,7 @@ class SqlLedger:
     def _replay(
         self, account_id: str, key: str, operation: str, request: dict[str, Any], cls: type[R]
     ) -> R | None:
-        row = self.conn.execute(
-            select(t.idempotency_keys.c.request_hash, t.idempotency_keys.c.response).where(
-                t.idempotency_keys.c.account_id == account_id, t.idempotency_keys.c.key == key
-            )
-        ).one_or_none()
+        row = self.conn.execute(_KEY, {"account_id": account_id, "key": key}).one_or_none()
         if row is None:
             return None
         if row.request_hash != L.request_hash(operation, request):
@@ -162,27 +214,31 @@ class SqlLedger:
         self, account_id: str, key: str, operation: str, request: dict[str, Any], result: Any
     ) -> None:
         self.conn.execute(
-            insert(t.idempotency_keys).values(
-                account_id=account_id,
-                key=key,
-                operation=operation,
-                request_hash=L.request_hash(operation, request),
-                response=dataclasses.asdict(result),
-                created_at=self.clock.now(),
-            )
+            _INSERT_KEY,
+            {
+                "account_id": account_id,
+                "key": key,
+                "operation": operation,
+                "request_hash": L.request_hash(operation, request),
+                "response": dataclasses.asdict(result),
+                "created_at": self.clock.now(),
+            },
         )
 
     # -- counters -------------------------------------------------------
-    def _bump(self, account_id: str, ledger: str, **deltas: int) -> None:
-        c = t.ledger_balances.c
-        values = {name: getattr(c, name) + delta for name, delta in deltas.items() if delta}
-        if not values:
-            return
-        self.conn.execute(
-            update(t.ledger_balances)
-            .where(c.account_id == account_id, c.ledger == ledger)
-            .values(**values)
-        )
+    def _apply(self, account_id: str, deltas: _Deltas, seq: int | None = None) -> None:
+        """Write ``deltas``: one UPDATE per ledger row; ``seq`` is the
+        prepaid row's new transfer number when transfers were posted."""
+        if seq is not None:
+            deltas.rows.setdefault(L.PREPAID, dict.fromkeys(_COUNTERS, 0))
+        for ledger, values in deltas.rows.items():
+            params: dict[str, Any] = {f"delta_{name}": d for name, d in values.items()}
+            params["row_account"], params["row_ledger"] = account_id, ledger
+            if ledger == L.PREPAID and seq is not None:
+                params["new_seq"] = seq
+                self.conn.execute(_UPDATE_COUNTERS_SEQ, params)
+            else:
+                self.conn.execute(_UPDATE_COUNTERS, params)
 
     def _post(
         self,
@@ -196,12 +252,17 @@ class SqlLedger:
         reference: str | None,
         reservation_id: str | None = None,
         overrun: bool = False,
+        transfer_id: str | None = None,
+        deltas: _Deltas | None = None,
     ) -> str:
-        """Insert one transfer and update the counters; ``state`` follows."""
+        """Insert one transfer and update the counters (with ``deltas``,
+        when given, in the same UPDATEs); ``state`` follows."""
         row = self._transfer_row(
             account_id, state, debit, credit, amount, kind, reference, reservation_id, overrun
         )
-        self._write(account_id, state, [row])
+        if transfer_id is not None:
+            row["transfer_id"] = transfer_id
+        self._write(account_id, state, [row], deltas)
         return str(row["transfer_id"])
 
     def _transfer_row(
@@ -238,28 +299,25 @@ class SqlLedger:
             "created_at": self.clock.now(),
         }
 
-    def _write(self, account_id: str, state: _Locked, rows: list[dict[str, Any]]) -> None:
-        """Insert transfer rows and apply their sums to the counters: one
-        UPDATE per ledger account touched, however many rows."""
+    def _write(
+        self,
+        account_id: str,
+        state: _Locked,
+        rows: list[dict[str, Any]],
+        deltas: _Deltas | None = None,
+    ) -> None:
+        """Insert transfer rows and apply their sums (and ``deltas``) to the
+        counters: one UPDATE per ledger account touched, however many rows."""
         if not rows:
+            if deltas is not None:
+                self._apply(account_id, deltas)
             return
-        self.conn.execute(insert(t.transfers), rows)
-        deltas: dict[str, dict[str, int]] = {}
+        self.conn.execute(_INSERT_TRANSFERS, rows)
+        deltas = deltas or _Deltas()
         for row in rows:
-            debit = deltas.setdefault(row["debit_ledger"], {})
-            debit["debits_posted"] = debit.get("debits_posted", 0) + row["amount"]
-            credit = deltas.setdefault(row["credit_ledger"], {})
-            credit["credits_posted"] = credit.get("credits_posted", 0) + row["amount"]
-        c = t.ledger_balances.c
-        for ledger, values in deltas.items():
-            changes: dict[str, Any] = {name: getattr(c, name) + d for name, d in values.items()}
-            if ledger == L.PREPAID:
-                changes["transfer_seq"] = state.seq
-            self.conn.execute(
-                update(t.ledger_balances)
-                .where(c.account_id == account_id, c.ledger == ledger)
-                .values(**changes)
-            )
+            deltas.add(row["debit_ledger"], "debits_posted", row["amount"])
+            deltas.add(row["credit_ledger"], "credits_posted", row["amount"])
+        self._apply(account_id, deltas, state.seq)
 
     def _check_floor(self, state: _Locked, amount: int) -> None:
         if state.floor is not None and state.available - amount < state.floor:
@@ -387,7 +445,7 @@ class SqlLedger:
             )
         self._write(account_id, state, rows)
         if remembered:
-            self.conn.execute(insert(t.idempotency_keys), remembered)
+            self.conn.execute(_INSERT_KEY, remembered)
         self._watch(account_id, state)
         return results
 
@@ -412,34 +470,42 @@ class SqlLedger:
         amount: int,
         expires_at: datetime,
         reference: str | None = None,
+        locked: _Locked | None = None,
     ) -> L.ReservationResult:
         """Hold ``amount`` of the prepaid balance for revenue until settled,
-        voided or expired. Refused if it would take available below floor."""
+        voided or expired. Refused if it would take available below floor.
+
+        ``locked``: what :meth:`lock` returned earlier in this transaction,
+        when nothing but this ledger changed the row since (saves reading
+        it again); it follows the operation."""
         if amount < 0:
             raise InvalidAmount("a reservation cannot be negative")
         request = {"amount": amount, "reference": reference}
-        state = self.lock(account_id)
+        state = locked or self.lock(account_id)
         replay = self._replay(account_id, key, "reserve", request, L.ReservationResult)
         if replay is not None:
             return replay
         self._check_floor(state, amount)
         reservation_id = new_id()
         self.conn.execute(
-            insert(t.reservations).values(
-                account_id=account_id,
-                reservation_id=reservation_id,
-                debit_ledger=L.PREPAID,
-                credit_ledger=L.REVENUE,
-                amount=amount,
-                currency=state.currency,
-                state=L.PENDING,
-                reference=reference,
-                expires_at=expires_at,
-                created_at=self.clock.now(),
-            )
+            _INSERT_RESERVATION,
+            {
+                "account_id": account_id,
+                "reservation_id": reservation_id,
+                "debit_ledger": L.PREPAID,
+                "credit_ledger": L.REVENUE,
+                "amount": amount,
+                "currency": state.currency,
+                "state": L.PENDING,
+                "reference": reference,
+                "expires_at": expires_at,
+                "created_at": self.clock.now(),
+            },
         )
-        self._bump(account_id, L.PREPAID, debits_pending=amount)
-        self._bump(account_id, L.REVENUE, credits_pending=amount)
+        deltas = _Deltas()
+        deltas.add(L.PREPAID, "debits_pending", amount)
+        deltas.add(L.REVENUE, "credits_pending", amount)
+        self._apply(account_id, deltas)
         state.reserved += amount
         result = L.ReservationResult(reservation_id, L.PENDING, amount, None, state.available)
         self._remember(account_id, key, "reserve", request, result)
@@ -448,30 +514,41 @@ class SqlLedger:
 
     def _reservation(self, account_id: str, reservation_id: str) -> Any:
         row = self.conn.execute(
-            select(t.reservations).where(
-                t.reservations.c.account_id == account_id,
-                t.reservations.c.reservation_id == reservation_id,
-            )
+            _RESERVATION, {"account_id": account_id, "reservation_id": reservation_id}
         ).one_or_none()
         if row is None:
             raise NotFound(f"unknown reservation {reservation_id!r}")
         return row
 
     def _resolve(
-        self, account_id: str, row: Any, state: _Locked, new_state: str, **values: Any
+        self,
+        account_id: str,
+        row: Any,
+        state: _Locked,
+        new_state: str,
+        deltas: _Deltas,
+        *,
+        settled_amount: int | None = None,
+        overrun: bool = False,
+        settle_transfer_id: str | None = None,
     ) -> None:
-        """Leave the pending state: release the hold from the counters."""
+        """Leave the pending (or expired) state: the hold's release goes
+        into ``deltas``; the reservation row is updated once."""
         if row.state == L.PENDING and row.amount:
-            self._bump(account_id, row.debit_ledger, debits_pending=-row.amount)
-            self._bump(account_id, row.credit_ledger, credits_pending=-row.amount)
+            deltas.add(row.debit_ledger, "debits_pending", -row.amount)
+            deltas.add(row.credit_ledger, "credits_pending", -row.amount)
             state.reserved -= row.amount
         self.conn.execute(
-            update(t.reservations)
-            .where(
-                t.reservations.c.account_id == account_id,
-                t.reservations.c.reservation_id == row.reservation_id,
-            )
-            .values(state=new_state, resolved_at=self.clock.now(), **values)
+            _RESOLVE,
+            {
+                "res_account": account_id,
+                "res_id": row.reservation_id,
+                "new_state": new_state,
+                "resolved": self.clock.now(),
+                "settled": settled_amount,
+                "flag_overrun": overrun,
+                "settle_id": settle_transfer_id,
+            },
         )
 
     def grow(
@@ -482,13 +559,15 @@ class SqlLedger:
         key: str,
         amount: int,
         expires_at: datetime,
+        locked: _Locked | None = None,
     ) -> L.ReservationResult:
         """Raise a pending reservation to ``amount`` in total (never lowers
-        it) and push its expiry. Refused if the extra would overdraw."""
+        it) and push its expiry. Refused if the extra would overdraw.
+        ``locked`` as for :meth:`reserve`."""
         if amount < 0:
             raise InvalidAmount("a reservation cannot be negative")
         request = {"reservation_id": reservation_id, "amount": amount}
-        state = self.lock(account_id)
+        state = locked or self.lock(account_id)
         replay = self._replay(account_id, key, "grow", request, L.ReservationResult)
         if replay is not None:
             return replay
@@ -498,15 +577,18 @@ class SqlLedger:
         extra = max(0, amount - row.amount)
         self._check_floor(state, extra)
         self.conn.execute(
-            update(t.reservations)
-            .where(
-                t.reservations.c.account_id == account_id,
-                t.reservations.c.reservation_id == reservation_id,
-            )
-            .values(amount=row.amount + extra, expires_at=expires_at)
+            _GROW,
+            {
+                "res_account": account_id,
+                "res_id": reservation_id,
+                "new_amount": row.amount + extra,
+                "new_expiry": expires_at,
+            },
         )
-        self._bump(account_id, L.PREPAID, debits_pending=extra)
-        self._bump(account_id, L.REVENUE, credits_pending=extra)
+        deltas = _Deltas()
+        deltas.add(L.PREPAID, "debits_pending", extra)
+        deltas.add(L.REVENUE, "credits_pending", extra)
+        self._apply(account_id, deltas)
         state.reserved += extra
         result = L.ReservationResult(
             reservation_id, L.PENDING, row.amount + extra, None, state.available
@@ -523,16 +605,18 @@ class SqlLedger:
         key: str,
         amount: int,
         allow_overrun: bool = False,
+        locked: _Locked | None = None,
     ) -> L.ReservationResult:
         """Post ``amount`` for a reservation and release the rest, once.
 
         More than was held is posted only with ``allow_overrun`` and is then
         flagged (the balance may go below its floor by that overrun). An
-        expired reservation can still be settled once (a late call end)."""
+        expired reservation can still be settled once (a late call end).
+        ``locked`` as for :meth:`reserve`."""
         if amount < 0:
             raise InvalidAmount("a settlement cannot be negative")
         request = {"reservation_id": reservation_id, "amount": amount}
-        state = self.lock(account_id)
+        state = locked or self.lock(account_id)
         replay = self._replay(account_id, key, "settle", request, L.ReservationResult)
         if replay is not None:
             return replay
@@ -550,10 +634,20 @@ class SqlLedger:
                         f"settling {amount} exceeds the {held} held and the available balance"
                     ) from None
                 overrun = True
-        self._resolve(account_id, row, state, L.SETTLED, settled_amount=amount, overrun=overrun)
-        transfer_id = None
+        transfer_id = new_id() if amount else None
+        deltas = _Deltas()
+        self._resolve(
+            account_id,
+            row,
+            state,
+            L.SETTLED,
+            deltas,
+            settled_amount=amount,
+            overrun=overrun,
+            settle_transfer_id=transfer_id,
+        )
         if amount:
-            transfer_id = self._post(
+            self._post(
                 account_id,
                 state,
                 debit=row.debit_ledger,
@@ -563,15 +657,11 @@ class SqlLedger:
                 reference=row.reference,
                 reservation_id=reservation_id,
                 overrun=overrun,
+                transfer_id=transfer_id,
+                deltas=deltas,
             )
-            self.conn.execute(
-                update(t.reservations)
-                .where(
-                    t.reservations.c.account_id == account_id,
-                    t.reservations.c.reservation_id == reservation_id,
-                )
-                .values(settle_transfer_id=transfer_id)
-            )
+        else:
+            self._apply(account_id, deltas)
         result = L.ReservationResult(
             reservation_id, L.SETTLED, row.amount, amount, state.available, overrun, transfer_id
         )
@@ -589,7 +679,9 @@ class SqlLedger:
         row = self._reservation(account_id, reservation_id)
         if row.state != L.PENDING:
             raise ReservationResolved(f"reservation {reservation_id} is already {row.state}")
-        self._resolve(account_id, row, state, L.VOIDED, settled_amount=0)
+        deltas = _Deltas()
+        self._resolve(account_id, row, state, L.VOIDED, deltas, settled_amount=0)
+        self._apply(account_id, deltas)
         result = L.ReservationResult(reservation_id, L.VOIDED, row.amount, 0, state.available)
         self._remember(account_id, key, "void", request, result)
         self._watch(account_id, state)
@@ -602,7 +694,9 @@ class SqlLedger:
         row = self._reservation(account_id, reservation_id)
         if row.state != L.PENDING or utc(row.expires_at) > self.clock.now():
             return False
-        self._resolve(account_id, row, state, L.EXPIRED)
+        deltas = _Deltas()
+        self._resolve(account_id, row, state, L.EXPIRED, deltas)
+        self._apply(account_id, deltas)
         self._watch(account_id, state)
         return True
 
