@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from callcredit.adapters import tables as t
 from callcredit.adapters.numbering import classify
@@ -45,6 +45,27 @@ from callcredit.services.rating import destination
 MAX_SECONDS = 7 * 24 * 3600
 AUTHORIZED, ENDED, EXPIRED, DENIED = "authorized", "ended", "expired", "denied"
 UNLIMITED = (Reason.EMERGENCY.value, Reason.INCLUDED.value)
+
+# The statements of every request, built once with bound parameters:
+# building a statement costs more than running it.
+_c = t.calls.c
+_ROUTE = select(t.call_routes.c.account_id).where(t.call_routes.c.call_id == bindparam("call_id"))
+_CALL = select(t.calls).where(
+    _c.account_id == bindparam("account_id"), _c.call_id == bindparam("call_id")
+)
+_INSERT_ROUTE = insert(t.call_routes)
+_INSERT_CALL = insert(t.calls)
+_SPENT_LAST_HOUR = select(func.coalesce(func.sum(func.coalesce(_c.cost, _c.reserved)), 0)).where(
+    _c.account_id == bindparam("account_id"),
+    _c.reason == Reason.PREPAID.value,
+    _c.started_at >= bindparam("since"),
+)
+_RUNNING = select(func.count()).where(
+    _c.account_id == bindparam("account_id"),
+    _c.state == AUTHORIZED,
+    _c.reason == Reason.PREPAID.value,
+)
+_UPDATES: dict[tuple[str, ...], Any] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +175,7 @@ def authorize(cc: App, cmd: AuthorizeCall) -> dict[str, Any]:
                 + timedelta(
                     seconds=(decision.granted_seconds or 0) + cc.settings.reservation_grace_seconds
                 ),
+                locked=locked,
             )
             reservation_id = held.reservation_id
             available = held.available_after
@@ -230,47 +252,40 @@ def _record(
 ) -> None:
     rate = decision.rate if decision else None
     allow = bool(decision and decision.allow)
+    uow.conn.execute(_INSERT_ROUTE, {"call_id": cmd.call_id, "account_id": account.account_id})
     uow.conn.execute(
-        insert(t.call_routes).values(call_id=cmd.call_id, account_id=account.account_id)
-    )
-    uow.conn.execute(
-        insert(t.calls).values(
-            account_id=account.account_id,
-            call_id=cmd.call_id,
-            extension=cmd.extension[:32],
-            dialled=cmd.destination[:64],
-            e164=number.e164,
-            country=number.country,
-            kind=number.kind,
-            allow=allow,
-            reason=response["reason"],
-            matched=decision.matched if decision else None,
-            per_minute=str(rate.per_minute) if rate else None,
-            connect_fee=str(rate.connect_fee) if rate else None,
-            increment=str(rate.increment) if rate else None,
-            currency=account.currency,
-            reservation_id=reservation_id,
-            reserved=decision.reserve.minor if decision and allow else 0,
-            granted_seconds=response["granted_seconds"],
-            quota_seconds=quota,
-            state=AUTHORIZED if allow else DENIED,
-            authorize_response=response,
-            started_at=now,
-        )
+        _INSERT_CALL,
+        {
+            "account_id": account.account_id,
+            "call_id": cmd.call_id,
+            "extension": cmd.extension[:32],
+            "dialled": cmd.destination[:64],
+            "e164": number.e164,
+            "country": number.country,
+            "kind": number.kind,
+            "allow": allow,
+            "reason": response["reason"],
+            "matched": decision.matched if decision else None,
+            "per_minute": str(rate.per_minute) if rate else None,
+            "connect_fee": str(rate.connect_fee) if rate else None,
+            "increment": str(rate.increment) if rate else None,
+            "currency": account.currency,
+            "reservation_id": reservation_id,
+            "reserved": decision.reserve.minor if decision and allow else 0,
+            "granted_seconds": response["granted_seconds"],
+            "quota_seconds": quota,
+            "state": AUTHORIZED if allow else DENIED,
+            "authorize_response": response,
+            "started_at": now,
+        },
     )
 
 
 def _existing(conn: Connection, call_id: str) -> Any:
-    route = conn.execute(
-        select(t.call_routes.c.account_id).where(t.call_routes.c.call_id == call_id)
-    ).one_or_none()
+    route = conn.execute(_ROUTE, {"call_id": call_id}).one_or_none()
     if route is None:
         return None
-    return conn.execute(
-        select(t.calls).where(
-            t.calls.c.account_id == route.account_id, t.calls.c.call_id == call_id
-        )
-    ).one()
+    return conn.execute(_CALL, {"account_id": route.account_id, "call_id": call_id}).one()
 
 
 def _replay_authorize(row: Any, cmd: AuthorizeCall) -> dict[str, Any]:
@@ -287,29 +302,17 @@ def _replay_authorize(row: Any, cmd: AuthorizeCall) -> dict[str, Any]:
 
 def _fraud_guard_tripped(cc: App, uow: UnitOfWork, account: Account, now: datetime) -> bool:
     """Paid spend in the last hour or concurrent paid calls at their limit."""
-    c = t.calls.c
     spend_limit = account.fraud_spend_per_hour
     if spend_limit is None:
         spend_limit = Money.parse(cc.settings.fraud_spend_per_hour, account.currency).minor
     calls_limit = account.fraud_concurrent_calls or cc.settings.fraud_concurrent_calls
-    row = uow.conn.execute(
-        select(
-            func.coalesce(func.sum(func.coalesce(c.cost, c.reserved)), 0),
-            func.count().filter(c.state == AUTHORIZED),
-        ).where(
-            c.account_id == account.account_id,
-            c.reason == Reason.PREPAID.value,
-            c.started_at >= now - timedelta(hours=1),
-        )
-    ).one()
-    running = uow.conn.execute(
-        select(func.count()).where(
-            c.account_id == account.account_id,
-            c.state == AUTHORIZED,
-            c.reason == Reason.PREPAID.value,
-        )
-    ).scalar_one()
-    spent = int(row[0])
+    spent = int(
+        uow.conn.execute(
+            _SPENT_LAST_HOUR,
+            {"account_id": account.account_id, "since": now - timedelta(hours=1)},
+        ).scalar_one()
+    )
+    running = uow.conn.execute(_RUNNING, {"account_id": account.account_id}).scalar_one()
     if spent < spend_limit and running < calls_limit:
         return False
     _alert_fraud(uow, account, now, spent, int(running), spend_limit, calls_limit)
@@ -374,7 +377,7 @@ def reauthorize(cc: App, cmd: ReauthorizeCall) -> dict[str, Any]:
     _check_call_id(cmd.call_id)
     _check_seconds(cmd.used_seconds, "used_seconds")
     with cc.uow() as uow:
-        row = _locked_call(uow, cmd.call_id)
+        row, locked = _locked_call(uow, cmd.call_id)
         replies = dict(row.reauthorize_responses or {})
         key = str(cmd.used_seconds)
         if key in replies:
@@ -393,12 +396,11 @@ def reauthorize(cc: App, cmd: ReauthorizeCall) -> dict[str, Any]:
                 False,
                 "call_ended" if row.state == ENDED else "expired",
                 left,
-                uow.ledger.balance(row.account_id).available,
+                locked.available,
                 row.currency,
             )
         else:
             rate = _rate_of(row)
-            locked = uow.ledger.lock(row.account_id)
             budget = row.reserved + locked.available
             ext = find_extension(uow.conn, row.account_id, row.extension)
             if ext is not None and ext.monthly_cap is not None:
@@ -478,26 +480,28 @@ def _with(
     return reply
 
 
-def _locked_call(uow: UnitOfWork, call_id: str) -> Any:
-    route = uow.conn.execute(
-        select(t.call_routes.c.account_id).where(t.call_routes.c.call_id == call_id)
-    ).one_or_none()
+def _locked_call(uow: UnitOfWork, call_id: str) -> tuple[Any, Any]:
+    """The call's row, read once its account is locked, and the lock."""
+    route = uow.conn.execute(_ROUTE, {"call_id": call_id}).one_or_none()
     if route is None:
         raise NotFound(f"unknown call {call_id!r}")
-    uow.ledger.lock(route.account_id)
-    return uow.conn.execute(
-        select(t.calls).where(
-            t.calls.c.account_id == route.account_id, t.calls.c.call_id == call_id
-        )
-    ).one()
+    locked = uow.ledger.lock(route.account_id)
+    row = uow.conn.execute(_CALL, {"account_id": route.account_id, "call_id": call_id}).one()
+    return row, locked
 
 
 def _update_call(uow: UnitOfWork, row: Any, **values: Any) -> None:
-    uow.conn.execute(
-        update(t.calls)
-        .where(t.calls.c.account_id == row.account_id, t.calls.c.call_id == row.call_id)
-        .values(**values)
-    )
+    names = tuple(sorted(values))
+    stmt = _UPDATES.get(names)
+    if stmt is None:
+        stmt = _UPDATES.setdefault(
+            names,
+            update(t.calls)
+            .where(_c.account_id == bindparam("row_account"), _c.call_id == bindparam("row_call"))
+            .values({name: bindparam(f"new_{name}", type_=_c[name].type) for name in names}),
+        )
+    params = {f"new_{name}": value for name, value in values.items()}
+    uow.conn.execute(stmt, {"row_account": row.account_id, "row_call": row.call_id, **params})
 
 
 # -- end ---------------------------------------------------------------------
@@ -510,12 +514,13 @@ def end(cc: App, cmd: EndCall) -> dict[str, Any]:
     _check_call_id(cmd.call_id)
     _check_seconds(cmd.answered_seconds, "answered_seconds")
     with cc.uow() as uow:
-        row = _locked_call(uow, cmd.call_id)
-        return end_locked(uow, row, cmd)
+        row, locked = _locked_call(uow, cmd.call_id)
+        return end_locked(uow, row, cmd, locked)
 
 
-def end_locked(uow: UnitOfWork, row: Any, cmd: EndCall) -> dict[str, Any]:
-    """End a call whose account is already locked in ``uow``."""
+def end_locked(uow: UnitOfWork, row: Any, cmd: EndCall, locked: Any = None) -> dict[str, Any]:
+    """End a call whose account is already locked in ``uow`` (``locked``:
+    what the lock returned, when nothing else changed the row since)."""
     if row.end_response is not None:
         return dict(row.end_response)
     currency = row.currency
@@ -533,15 +538,17 @@ def end_locked(uow: UnitOfWork, row: Any, cmd: EndCall) -> dict[str, Any]:
             key=f"call:{row.call_id}:end",
             amount=cost,
             allow_overrun=True,
+            locked=locked,
         )
-    available = uow.ledger.balance(row.account_id).available
+    if locked is None:
+        locked = uow.ledger.balance(row.account_id)
+    available, posted = locked.available, locked.posted
     response = {
         "call_id": row.call_id,
         "billed_seconds": billed,
         "charged": str(Money(cost, currency)),
         "balance": {"currency": currency, "available": str(Money(available, currency))},
     }
-    posted = uow.ledger.balance(row.account_id).posted
     _update_call(
         uow,
         row,
