@@ -22,7 +22,7 @@ country's name): the adapter behind :class:`~callcredit.domain.rating.NumberInfo
 from __future__ import annotations
 
 import re
-from functools import cache
+from functools import cache, lru_cache
 
 import phonenumbers
 from babel import Locale
@@ -79,7 +79,17 @@ _PARSE_ERRORS = {
 
 
 def classify(dialled: str, home_country: str) -> NumberInfo:
-    """Normalise and classify ``dialled`` as dialled from ``home_country``."""
+    """Normalise and classify ``dialled`` as dialled from ``home_country``.
+
+    A pure function of its arguments (``phonenumbers``' metadata does not
+    change while the process runs), so the answers for the most recently
+    seen numbers are kept: offices dial the same numbers again, and a CDR
+    file repeats them many times."""
+    return _classify(dialled, home_country)
+
+
+@lru_cache(maxsize=65_536)
+def _classify(dialled: str, home_country: str) -> NumberInfo:
     text = dialled.strip()
     if not text:
         return NumberInfo.invalid(dialled, "empty number")
