@@ -80,6 +80,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         },
         "machine": machine.describe(),
         "skipped": [],
+        "failed": [],
     }
     log(machine.one_line(results["machine"]))
     databases = _names(args.databases)
@@ -90,67 +91,84 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         results["skipped"].append("api: wrk is not installed")
         parts.discard("api")
     if parts & {"api", "engine", "inprocess"}:
-        _charging(args, parts, databases, levels, results)
+        for db in databases:
+            _guarded(results, f"charging on {db}", _charging, args, parts, db, levels, results)
     if "rating" in parts:
         log(f"rating: {args.prefixes:,}-prefix deck, {args.lookups:,} lookups")
-        results["rating"] = rating.measure(args.prefixes, args.lookups)
+        _guarded(results, "rating", _rating, args, results)
     if "cdr" in parts:
         results["cdr"] = {}
         for db in databases:
             log(f"cdr: {args.cdr_lines:,} lines on {db}")
-            with fixtures.database(db) as url:
-                app = fixtures.make_app(url)
-                fixtures.customers(app, args.accounts)
-                app.close()
-                results["cdr"][db] = cdr.measure(url, args.cdr_lines, args.accounts)
+            _guarded(results, f"cdr on {db}", _cdr, args, db, results)
     results["headlines"] = report.headlines(results)
     return results
+
+
+def _guarded(results: dict[str, Any], what: str, work: Any, *args: Any) -> None:
+    """Run one part; a failure is recorded and the other parts still run."""
+    try:
+        work(*args)
+    except Exception as exc:
+        log(f"{what} failed: {exc!r}")
+        results["failed"].append(f"{what}: {type(exc).__name__}: {str(exc)[:300]}")
+
+
+def _rating(args: argparse.Namespace, results: dict[str, Any]) -> None:
+    results["rating"] = rating.measure(args.prefixes, args.lookups)
+
+
+def _cdr(args: argparse.Namespace, db: str, results: dict[str, Any]) -> None:
+    with fixtures.database(db) as url:
+        app = fixtures.make_app(url)
+        fixtures.customers(app, args.accounts)
+        app.close()
+        results["cdr"][db] = cdr.measure(url, args.cdr_lines, args.accounts)
 
 
 def _charging(
     args: argparse.Namespace,
     parts: set[str],
-    databases: list[str],
+    db: str,
     levels: list[int],
     results: dict[str, Any],
 ) -> None:
-    results["statements"] = {}
-    for db in databases:
-        with fixtures.database(db) as url:
-            app = fixtures.make_app(url)
-            who = fixtures.customers(app, args.accounts)
-            app.close()
-            results["statements"][db] = inprocess.count_statements(url, who)
-            if "api" in parts:
-                for program in _names(args.servers):
-                    log(f"api: {db}, {program} ×{args.workers}, connections {levels}")
-                    results.setdefault("api", {}).setdefault(db, {})[program] = api.measure(
-                        url,
-                        who,
-                        workers=args.workers,
-                        levels=levels,
-                        seconds=args.seconds,
-                        warmup=args.warmup,
-                        repeat=args.repeat,
-                        program=program,
-                    )
-            if "inprocess" in parts:
-                log(f"inprocess: {db}")
-                results.setdefault("inprocess", {})[db] = inprocess.measure(
-                    url, who, args.seconds, args.repeat
+    results.setdefault("statements", {})
+    with fixtures.database(db) as url:
+        app = fixtures.make_app(url)
+        who = fixtures.customers(app, args.accounts)
+        app.close()
+        results["statements"][db] = inprocess.count_statements(url, who)
+        if "api" in parts:
+            for program in _names(args.servers):
+                log(f"api: {db}, {program} ×{args.workers}, connections {levels}")
+                results.setdefault("api", {}).setdefault(db, {})[program] = api.measure(
+                    url,
+                    who,
+                    workers=args.workers,
+                    levels=levels,
+                    seconds=args.seconds,
+                    warmup=args.warmup,
+                    repeat=args.repeat,
+                    program=program,
                 )
-        if "engine" in parts:
-            eng = results.setdefault("engine", {})
-            if db == "postgres":
-                if engine.pgbench_available():
-                    log(f"engine: pgbench -N, clients {levels}")
-                    eng["pgbench"] = engine.pgbench(levels, args.seconds, args.repeat)
-                else:
-                    results["skipped"].append("engine: pgbench is not installed")
+        if "inprocess" in parts:
+            log(f"inprocess: {db}")
+            results.setdefault("inprocess", {})[db] = inprocess.measure(
+                url, who, args.seconds, args.repeat
+            )
+    if "engine" in parts:
+        eng = results.setdefault("engine", {})
+        if db == "postgres":
+            if engine.pgbench_available():
+                log(f"engine: pgbench -N, clients {levels}")
+                eng["pgbench"] = engine.pgbench(levels, args.seconds, args.repeat)
             else:
-                mix = results["statements"][db]["by_kind"]
-                log("engine: raw sqlite3 loop")
-                eng["sqlite"] = engine.sqlite_loop(mix, args.seconds, args.repeat)
+                results["skipped"].append("engine: pgbench is not installed")
+        else:
+            mix = results["statements"][db]["by_kind"]
+            log("engine: raw sqlite3 loop")
+            eng["sqlite"] = engine.sqlite_loop(mix, args.seconds, args.repeat)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -161,6 +179,8 @@ def main(argv: list[str] | None = None) -> None:
     text = report.markdown(results)
     (args.output / "latest.md").write_text(text + "\n")
     print(text)
+    if results["failed"]:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

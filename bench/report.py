@@ -172,4 +172,6 @@ def markdown(results: dict[str, Any]) -> str:
         lines.append("")
     if results.get("skipped"):
         lines += ["Skipped: " + "; ".join(results["skipped"]), ""]
+    if results.get("failed"):
+        lines += ["Failed: " + "; ".join(results["failed"]), ""]
     return "\n".join(lines)

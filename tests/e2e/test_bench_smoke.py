@@ -39,6 +39,7 @@ def test_smoke_run_writes_every_section(tmp_path: Path) -> None:
     for section in ("machine", "api", "engine", "statements", "inprocess", "rating", "cdr"):
         assert results.get(section), f"no {section} section"
     assert not results["skipped"]
+    assert not results["failed"]
     for db in ("sqlite", "postgres"):
         level = results["api"][db]["serve"]["levels"][0]
         assert level["cycles_per_s"] > 0
