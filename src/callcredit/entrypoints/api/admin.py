@@ -139,7 +139,7 @@ def get_activity(
     extension: str | None = None,
     type_: TypeQ = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> ActivityOut:
     account_id = _account(owner)
     filters = _filters(start, end, extension, type_)

@@ -63,10 +63,10 @@ def activity(
         filters = _filters(start, end, extension, type)
     except InvalidInput:
         filters, error = svc.Filters(), N_("Some of the values are not valid.")
-    p = max(1, p)
     with page.cc.uow(readonly=True) as uow:
         account = get_account(uow, page.account_id)
         total = svc.count(uow, page.account_id, filters)
+        p = min(max(1, p), max(1, -(-total // PER_PAGE)))
         shown = svc.entries(uow, page.account_id, filters, limit=PER_PAGE,
                             offset=(p - 1) * PER_PAGE)  # fmt: skip
         period = svc.entries(uow, page.account_id, filters)
