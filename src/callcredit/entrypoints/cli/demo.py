@@ -5,6 +5,7 @@ Activity are real) — then the server."""
 
 from __future__ import annotations
 
+import os
 import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -165,6 +166,8 @@ def register(app: typer.Typer) -> None:
 
         given = _state.get("database_url")
         url = database_url(given if isinstance(given, str) else None)
+        # Links in e-mails and help pages point at this demo server.
+        os.environ.setdefault("CALLCREDIT_PUBLIC_URL", f"http://{host}:{port}")
         console.print(f"building the demo office in {url} …", markup=False)
         built = build(url)
         console.print(f"{built.calls} calls over the past month; available balance "
