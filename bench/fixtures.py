@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Engine, event
 
-from callcredit.adapters import schema
+from callcredit.adapters import prepared, schema
 from callcredit.adapters.db import make_engine
 from callcredit.bootstrap import App, bootstrap
 from callcredit.config import Settings
@@ -147,7 +147,9 @@ def customers(app: App, accounts: int) -> Customers:
 
 
 class StatementCounter:
-    """Counts the SQL statements an engine runs, by first keyword."""
+    """Counts the SQL statements an engine runs, by first keyword: those
+    run through SQLAlchemy and those the hot path runs on the driver
+    (:mod:`callcredit.adapters.prepared`)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -156,6 +158,10 @@ class StatementCounter:
         event.listen(engine, "before_cursor_execute", self._count)
         event.listen(engine, "begin", self._begin)
         event.listen(engine, "commit", self._commit)
+        prepared.statement_listeners.append(self._count_prepared)
+
+    def _count_prepared(self, statement: str) -> None:
+        self._count(None, None, statement)
 
     def _count(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         if self.active:
@@ -181,3 +187,4 @@ class StatementCounter:
         event.remove(self.engine, "before_cursor_execute", self._count)
         event.remove(self.engine, "begin", self._begin)
         event.remove(self.engine, "commit", self._commit)
+        prepared.statement_listeners.remove(self._count_prepared)

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from callcredit.adapters import tables as t
+from callcredit.adapters.prepared import Prepared
 from callcredit.domain import ledger as L
 from callcredit.domain.clock import Clock, new_id, utc
 from callcredit.domain.errors import (
@@ -49,13 +50,7 @@ _PREPAID = select(
     _lb.transfer_seq,
 ).where(_lb.account_id == bindparam("account_id"), _lb.ledger == L.PREPAID)
 _PREPAID_FOR_UPDATE = _PREPAID.with_for_update()
-_SETTINGS = select(
-    _acc.low_balance_mode,
-    _acc.low_balance_below,
-    _acc.topoff_amount,
-    _acc.topoff_armed,
-    _acc.topoff_suspended,
-).where(_acc.account_id == bindparam("account_id"))
+_ACCOUNT = select(t.accounts).where(_acc.account_id == bindparam("account_id"))
 _KEY = select(_keys.request_hash, _keys.response).where(
     _keys.account_id == bindparam("account_id"), _keys.key == bindparam("key")
 )
@@ -100,6 +95,19 @@ _UPDATE_COUNTERS_SEQ = (
     .where(*_WHERE_LEDGER)
     .values(transfer_seq=bindparam("new_seq", type_=_lb.transfer_seq.type), **_COUNTERS)
 )
+# The same statements run on the driver directly (see adapters.prepared).
+_P_PREPAID = Prepared(_PREPAID)
+_P_PREPAID_FOR_UPDATE = Prepared(_PREPAID_FOR_UPDATE)
+_P_ACCOUNT = Prepared(_ACCOUNT)
+_P_KEY = Prepared(_KEY)
+_P_INSERT_KEY = Prepared(_INSERT_KEY)
+_P_INSERT_TRANSFERS = Prepared(_INSERT_TRANSFERS)
+_P_INSERT_RESERVATION = Prepared(_INSERT_RESERVATION)
+_P_RESERVATION = Prepared(_RESERVATION)
+_P_UPDATE_COUNTERS = Prepared(_UPDATE_COUNTERS)
+_P_UPDATE_COUNTERS_SEQ = Prepared(_UPDATE_COUNTERS_SEQ)
+_P_RESOLVE = Prepared(_RESOLVE)
+_P_GROW = Prepared(_GROW)
 
 
 class _Deltas:
@@ -117,7 +125,8 @@ class _Deltas:
 
 @dataclasses.dataclass(slots=True)
 class _Locked:
-    """The locked prepaid row and the account settings read with it."""
+    """The locked prepaid row and the account settings read with it
+    (``account``: the whole ``accounts`` row, read after the lock)."""
 
     currency: str
     posted: int
@@ -129,6 +138,7 @@ class _Locked:
     topoff_amount: int
     armed: bool
     suspended: bool
+    account: Any = None
 
     @property
     def available(self) -> int:
@@ -174,16 +184,16 @@ class SqlLedger:
 
     def lock(self, account_id: str) -> _Locked:
         """Lock the customer's prepaid row for the rest of the transaction."""
-        row = self.conn.execute(
-            _PREPAID_FOR_UPDATE if self._pg else _PREPAID, {"account_id": account_id}
-        ).one_or_none()
+        row = (_P_PREPAID_FOR_UPDATE if self._pg else _P_PREPAID).first(
+            self.conn, {"account_id": account_id}
+        )
         if row is None:
             raise NotFound(f"unknown account {account_id!r}")
         # Read the settings once the lock is held, in a statement of their
         # own: under READ COMMITTED it sees what the previous holder of the
         # lock committed (e.g. ``topoff_armed`` cleared), whereas a join in
         # the locking statement re-reads only the locked row after a wait.
-        settings = self.conn.execute(_SETTINGS, {"account_id": account_id}).one()
+        settings = _P_ACCOUNT.one(self.conn, {"account_id": account_id})
         return _Locked(
             row.currency,
             row.credits_posted - row.debits_posted,
@@ -195,13 +205,14 @@ class SqlLedger:
             settings.topoff_amount,
             bool(settings.topoff_armed),
             bool(settings.topoff_suspended),
+            settings,
         )
 
     # -- idempotency ----------------------------------------------------
     def _replay(
         self, account_id: str, key: str, operation: str, request: dict[str, Any], cls: type[R]
     ) -> R | None:
-        row = self.conn.execute(_KEY, {"account_id": account_id, "key": key}).one_or_none()
+        row = _P_KEY.first(self.conn, {"account_id": account_id, "key": key})
         if row is None:
             return None
         if row.request_hash != L.request_hash(operation, request):
@@ -213,8 +224,8 @@ class SqlLedger:
     def _remember(
         self, account_id: str, key: str, operation: str, request: dict[str, Any], result: Any
     ) -> None:
-        self.conn.execute(
-            _INSERT_KEY,
+        _P_INSERT_KEY.execute(
+            self.conn,
             {
                 "account_id": account_id,
                 "key": key,
@@ -236,9 +247,9 @@ class SqlLedger:
             params["row_account"], params["row_ledger"] = account_id, ledger
             if ledger == L.PREPAID and seq is not None:
                 params["new_seq"] = seq
-                self.conn.execute(_UPDATE_COUNTERS_SEQ, params)
+                _P_UPDATE_COUNTERS_SEQ.execute(self.conn, params)
             else:
-                self.conn.execute(_UPDATE_COUNTERS, params)
+                _P_UPDATE_COUNTERS.execute(self.conn, params)
 
     def _post(
         self,
@@ -312,7 +323,10 @@ class SqlLedger:
             if deltas is not None:
                 self._apply(account_id, deltas)
             return
-        self.conn.execute(_INSERT_TRANSFERS, rows)
+        if len(rows) == 1:
+            _P_INSERT_TRANSFERS.execute(self.conn, rows[0])
+        else:
+            _P_INSERT_TRANSFERS.executemany(self.conn, rows)
         deltas = deltas or _Deltas()
         for row in rows:
             deltas.add(row["debit_ledger"], "debits_posted", row["amount"])
@@ -471,24 +485,28 @@ class SqlLedger:
         expires_at: datetime,
         reference: str | None = None,
         locked: _Locked | None = None,
+        fresh: bool = False,
     ) -> L.ReservationResult:
         """Hold ``amount`` of the prepaid balance for revenue until settled,
         voided or expired. Refused if it would take available below floor.
 
         ``locked``: what :meth:`lock` returned earlier in this transaction,
         when nothing but this ledger changed the row since (saves reading
-        it again); it follows the operation."""
+        it again); it follows the operation. ``fresh``: the caller checked,
+        under the same lock, that ``key`` was never used (saves reading it;
+        the key's unique index still refuses a reuse)."""
         if amount < 0:
             raise InvalidAmount("a reservation cannot be negative")
         request = {"amount": amount, "reference": reference}
         state = locked or self.lock(account_id)
-        replay = self._replay(account_id, key, "reserve", request, L.ReservationResult)
-        if replay is not None:
-            return replay
+        if not fresh:
+            replay = self._replay(account_id, key, "reserve", request, L.ReservationResult)
+            if replay is not None:
+                return replay
         self._check_floor(state, amount)
         reservation_id = new_id()
-        self.conn.execute(
-            _INSERT_RESERVATION,
+        _P_INSERT_RESERVATION.execute(
+            self.conn,
             {
                 "account_id": account_id,
                 "reservation_id": reservation_id,
@@ -513,9 +531,9 @@ class SqlLedger:
         return result
 
     def _reservation(self, account_id: str, reservation_id: str) -> Any:
-        row = self.conn.execute(
-            _RESERVATION, {"account_id": account_id, "reservation_id": reservation_id}
-        ).one_or_none()
+        row = _P_RESERVATION.first(
+            self.conn, {"account_id": account_id, "reservation_id": reservation_id}
+        )
         if row is None:
             raise NotFound(f"unknown reservation {reservation_id!r}")
         return row
@@ -538,8 +556,8 @@ class SqlLedger:
             deltas.add(row.debit_ledger, "debits_pending", -row.amount)
             deltas.add(row.credit_ledger, "credits_pending", -row.amount)
             state.reserved -= row.amount
-        self.conn.execute(
-            _RESOLVE,
+        _P_RESOLVE.execute(
+            self.conn,
             {
                 "res_account": account_id,
                 "res_id": row.reservation_id,
@@ -576,8 +594,8 @@ class SqlLedger:
             raise ReservationResolved(f"reservation {reservation_id} is {row.state}")
         extra = max(0, amount - row.amount)
         self._check_floor(state, extra)
-        self.conn.execute(
-            _GROW,
+        _P_GROW.execute(
+            self.conn,
             {
                 "res_account": account_id,
                 "res_id": reservation_id,
@@ -606,20 +624,22 @@ class SqlLedger:
         amount: int,
         allow_overrun: bool = False,
         locked: _Locked | None = None,
+        fresh: bool = False,
     ) -> L.ReservationResult:
         """Post ``amount`` for a reservation and release the rest, once.
 
         More than was held is posted only with ``allow_overrun`` and is then
         flagged (the balance may go below its floor by that overrun). An
         expired reservation can still be settled once (a late call end).
-        ``locked`` as for :meth:`reserve`."""
+        ``locked`` and ``fresh`` as for :meth:`reserve`."""
         if amount < 0:
             raise InvalidAmount("a settlement cannot be negative")
         request = {"reservation_id": reservation_id, "amount": amount}
         state = locked or self.lock(account_id)
-        replay = self._replay(account_id, key, "settle", request, L.ReservationResult)
-        if replay is not None:
-            return replay
+        if not fresh:
+            replay = self._replay(account_id, key, "settle", request, L.ReservationResult)
+            if replay is not None:
+                return replay
         row = self._reservation(account_id, reservation_id)
         if row.state not in (L.PENDING, L.EXPIRED) or row.settle_transfer_id is not None:
             raise ReservationResolved(f"reservation {reservation_id} is already {row.state}")

@@ -21,8 +21,10 @@ from decimal import Decimal
 from importlib import resources
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy.engine import URL
 
 from callcredit.adapters import tables as t
+from callcredit.adapters.prepared import Prepared
 from callcredit.domain.errors import InvalidRateDeck, NotFound
 from callcredit.domain.money import check_currency
 from callcredit.domain.rating import Increment, Plan, Rate, RateTable, parse_deck, parse_plans
@@ -76,14 +78,16 @@ def save_plans(conn: Connection, plans: Iterable[Plan], now: datetime) -> list[s
 
 
 _p = t.plans.c
-_PLAN = select(_p.plan_id, _p.name, _p.home_country, _p.currency, _p.rate_deck, _p.included).where(
-    _p.plan_id == bindparam("plan_id")
+_PLAN = Prepared(
+    select(_p.plan_id, _p.name, _p.home_country, _p.currency, _p.rate_deck, _p.included).where(
+        _p.plan_id == bindparam("plan_id")
+    )
 )
 
 
 def load_plan(conn: Connection, plan_id: str) -> Plan:
     """The plan, or :class:`NotFound`."""
-    row = conn.execute(_PLAN, {"plan_id": plan_id}).one_or_none()
+    row = _PLAN.first(conn, {"plan_id": plan_id})
     if row is None:
         raise NotFound(f"unknown calling plan {plan_id!r}")
     return Plan(
@@ -102,14 +106,16 @@ def plan_exists(conn: Connection, plan_id: str) -> bool:
 
 
 _d = t.rate_decks.c
-_DECK_INFO = select(_d.deck, _d.currency, _d.version, _d.row_count, _d.imported_at).where(
-    _d.deck == bindparam("deck")
+_DECK_INFO = Prepared(
+    select(_d.deck, _d.currency, _d.version, _d.row_count, _d.imported_at).where(
+        _d.deck == bindparam("deck")
+    )
 )
 
 
 def deck_info(conn: Connection, deck: str) -> DeckInfo | None:
     """The deck's current version, or None when it was never imported."""
-    row = conn.execute(_DECK_INFO, {"deck": deck}).one_or_none()
+    row = _DECK_INFO.first(conn, {"deck": deck})
     return None if row is None else DeckInfo(*row)
 
 
@@ -188,7 +194,7 @@ class RateTableCache:
     deck's version (or import time) in ``rate_decks`` changes."""
 
     def __init__(self) -> None:
-        self._decks: dict[tuple[str, str], tuple[tuple[int, datetime], LoadedDeck]] = {}
+        self._decks: dict[tuple[URL, str], tuple[tuple[int, datetime], LoadedDeck]] = {}
         self._lock = threading.Lock()
 
     def get(self, conn: Connection, deck: str) -> LoadedDeck:
@@ -196,7 +202,7 @@ class RateTableCache:
         info = deck_info(conn, deck)
         if info is None:
             raise NotFound(f"rate deck {deck!r} is not loaded (use `callcredit rates import`)")
-        key = (conn.engine.url.render_as_string(hide_password=True), deck)
+        key = (conn.engine.url, deck)
         stamp = (info.version, info.imported_at)
         cached = self._decks.get(key)
         if cached is not None and cached[0] == stamp:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import bindparam, insert, select
 
 from callcredit.adapters import tables as t
 from callcredit.adapters.passwords import hash_password
+from callcredit.adapters.prepared import Prepared
 from callcredit.adapters.uow import UnitOfWork
 from callcredit.domain.errors import AlreadyExists, InvalidInput, NotFound
 from callcredit.domain.ledger import Balance
@@ -153,13 +155,20 @@ _ACCOUNT = select(
     _a.fraud_spend_per_hour,
     _a.fraud_concurrent_calls,
 ).where(_a.account_id == bindparam("account_id"))
+_P_ACCOUNT = Prepared(_ACCOUNT)
 
 
 def get_account(uow: UnitOfWork, account_id: str) -> Account:
     """The account, or :class:`NotFound`."""
-    row = uow.conn.execute(_ACCOUNT, {"account_id": account_id}).one_or_none()
+    row = _P_ACCOUNT.first(uow.conn, {"account_id": account_id})
     if row is None:
         raise NotFound(f"unknown account {account_id!r}")
+    return account_from_row(row)
+
+
+def account_from_row(row: Any) -> Account:
+    """The account of an ``accounts`` row (e.g. the one the ledger's lock
+    read)."""
     return Account(
         row.account_id,
         row.name,

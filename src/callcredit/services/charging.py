@@ -18,6 +18,7 @@ from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from callcredit.adapters import tables as t
 from callcredit.adapters.numbering import classify
+from callcredit.adapters.prepared import Prepared
 from callcredit.adapters.uow import UnitOfWork
 from callcredit.bootstrap import App
 from callcredit.domain.errors import IdempotencyConflict, InvalidInput, NotFound
@@ -37,7 +38,7 @@ from callcredit.domain.rating import (
     granted_seconds,
 )
 from callcredit.entrypoints import background
-from callcredit.services.accounts import Account, get_account
+from callcredit.services.accounts import Account, account_from_row
 from callcredit.services.extensions import _row as find_extension
 from callcredit.services.extensions import rights_of
 from callcredit.services.rating import destination
@@ -49,23 +50,32 @@ UNLIMITED = (Reason.EMERGENCY.value, Reason.INCLUDED.value)
 # The statements of every request, built once with bound parameters:
 # building a statement costs more than running it.
 _c = t.calls.c
-_ROUTE = select(t.call_routes.c.account_id).where(t.call_routes.c.call_id == bindparam("call_id"))
-_CALL = select(t.calls).where(
-    _c.account_id == bindparam("account_id"), _c.call_id == bindparam("call_id")
+# They run on the driver directly (see adapters.prepared).
+_ROUTE = Prepared(
+    select(t.call_routes.c.account_id).where(t.call_routes.c.call_id == bindparam("call_id"))
 )
-_INSERT_ROUTE = insert(t.call_routes)
-_INSERT_CALL = insert(t.calls)
-_SPENT_LAST_HOUR = select(func.coalesce(func.sum(func.coalesce(_c.cost, _c.reserved)), 0)).where(
-    _c.account_id == bindparam("account_id"),
-    _c.reason == Reason.PREPAID.value,
-    _c.started_at >= bindparam("since"),
+_CALL = Prepared(
+    select(t.calls).where(
+        _c.account_id == bindparam("account_id"), _c.call_id == bindparam("call_id")
+    )
 )
-_RUNNING = select(func.count()).where(
-    _c.account_id == bindparam("account_id"),
-    _c.state == AUTHORIZED,
-    _c.reason == Reason.PREPAID.value,
+_INSERT_ROUTE = Prepared(insert(t.call_routes))
+_INSERT_CALL = Prepared(insert(t.calls))
+_SPENT_LAST_HOUR = Prepared(
+    select(func.coalesce(func.sum(func.coalesce(_c.cost, _c.reserved)), 0)).where(
+        _c.account_id == bindparam("account_id"),
+        _c.reason == Reason.PREPAID.value,
+        _c.started_at >= bindparam("since"),
+    )
 )
-_UPDATES: dict[tuple[str, ...], Any] = {}
+_RUNNING = Prepared(
+    select(func.count()).where(
+        _c.account_id == bindparam("account_id"),
+        _c.state == AUTHORIZED,
+        _c.reason == Reason.PREPAID.value,
+    )
+)
+_UPDATES: dict[tuple[str, ...], Prepared] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,10 +127,10 @@ def authorize(cc: App, cmd: AuthorizeCall) -> dict[str, Any]:
         raise InvalidInput(f"quota_seconds must be between 1 and {MAX_SECONDS}")
     with cc.uow() as uow:
         try:
-            account = get_account(uow, cmd.account)
+            locked = uow.ledger.lock(cmd.account)
         except NotFound:
             return _deny_unknown(cmd, Reason.UNKNOWN_ACCOUNT)
-        locked = uow.ledger.lock(account.account_id)
+        account = account_from_row(locked.account)
         previous = _existing(uow.conn, cmd.call_id)
         if previous is not None:
             return _replay_authorize(previous, cmd)
@@ -176,6 +186,7 @@ def authorize(cc: App, cmd: AuthorizeCall) -> dict[str, Any]:
                     seconds=(decision.granted_seconds or 0) + cc.settings.reservation_grace_seconds
                 ),
                 locked=locked,
+                fresh=True,  # no call with this id yet, checked under the lock
             )
             reservation_id = held.reservation_id
             available = held.available_after
@@ -252,9 +263,9 @@ def _record(
 ) -> None:
     rate = decision.rate if decision else None
     allow = bool(decision and decision.allow)
-    uow.conn.execute(_INSERT_ROUTE, {"call_id": cmd.call_id, "account_id": account.account_id})
-    uow.conn.execute(
-        _INSERT_CALL,
+    _INSERT_ROUTE.execute(uow.conn, {"call_id": cmd.call_id, "account_id": account.account_id})
+    _INSERT_CALL.execute(
+        uow.conn,
         {
             "account_id": account.account_id,
             "call_id": cmd.call_id,
@@ -282,10 +293,10 @@ def _record(
 
 
 def _existing(conn: Connection, call_id: str) -> Any:
-    route = conn.execute(_ROUTE, {"call_id": call_id}).one_or_none()
+    route = _ROUTE.first(conn, {"call_id": call_id})
     if route is None:
         return None
-    return conn.execute(_CALL, {"account_id": route.account_id, "call_id": call_id}).one()
+    return _CALL.one(conn, {"account_id": route.account_id, "call_id": call_id})
 
 
 def _replay_authorize(row: Any, cmd: AuthorizeCall) -> dict[str, Any]:
@@ -307,12 +318,11 @@ def _fraud_guard_tripped(cc: App, uow: UnitOfWork, account: Account, now: dateti
         spend_limit = Money.parse(cc.settings.fraud_spend_per_hour, account.currency).minor
     calls_limit = account.fraud_concurrent_calls or cc.settings.fraud_concurrent_calls
     spent = int(
-        uow.conn.execute(
-            _SPENT_LAST_HOUR,
-            {"account_id": account.account_id, "since": now - timedelta(hours=1)},
-        ).scalar_one()
+        _SPENT_LAST_HOUR.scalar(
+            uow.conn, {"account_id": account.account_id, "since": now - timedelta(hours=1)}
+        )
     )
-    running = uow.conn.execute(_RUNNING, {"account_id": account.account_id}).scalar_one()
+    running = int(_RUNNING.scalar(uow.conn, {"account_id": account.account_id}))
     if spent < spend_limit and running < calls_limit:
         return False
     _alert_fraud(uow, account, now, spent, int(running), spend_limit, calls_limit)
@@ -482,11 +492,11 @@ def _with(
 
 def _locked_call(uow: UnitOfWork, call_id: str) -> tuple[Any, Any]:
     """The call's row, read once its account is locked, and the lock."""
-    route = uow.conn.execute(_ROUTE, {"call_id": call_id}).one_or_none()
+    route = _ROUTE.first(uow.conn, {"call_id": call_id})
     if route is None:
         raise NotFound(f"unknown call {call_id!r}")
     locked = uow.ledger.lock(route.account_id)
-    row = uow.conn.execute(_CALL, {"account_id": route.account_id, "call_id": call_id}).one()
+    row = _CALL.one(uow.conn, {"account_id": route.account_id, "call_id": call_id})
     return row, locked
 
 
@@ -496,12 +506,16 @@ def _update_call(uow: UnitOfWork, row: Any, **values: Any) -> None:
     if stmt is None:
         stmt = _UPDATES.setdefault(
             names,
-            update(t.calls)
-            .where(_c.account_id == bindparam("row_account"), _c.call_id == bindparam("row_call"))
-            .values({name: bindparam(f"new_{name}", type_=_c[name].type) for name in names}),
+            Prepared(
+                update(t.calls)
+                .where(
+                    _c.account_id == bindparam("row_account"), _c.call_id == bindparam("row_call")
+                )
+                .values({name: bindparam(f"new_{name}", type_=_c[name].type) for name in names})
+            ),
         )
     params = {f"new_{name}": value for name, value in values.items()}
-    uow.conn.execute(stmt, {"row_account": row.account_id, "row_call": row.call_id, **params})
+    stmt.execute(uow.conn, {"row_account": row.account_id, "row_call": row.call_id, **params})
 
 
 # -- end ---------------------------------------------------------------------
@@ -539,6 +553,7 @@ def end_locked(uow: UnitOfWork, row: Any, cmd: EndCall, locked: Any = None) -> d
             amount=cost,
             allow_overrun=True,
             locked=locked,
+            fresh=True,  # no end yet, checked above under the lock
         )
     if locked is None:
         locked = uow.ledger.balance(row.account_id)

@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import Connection, and_, bindparam, func, insert, select, update
 
 from callcredit.adapters import tables as t
+from callcredit.adapters.prepared import Prepared
 from callcredit.adapters.uow import UnitOfWork
 from callcredit.domain.errors import AlreadyExists, InvalidInput, NotFound
 from callcredit.domain.rating import ExtensionRights
@@ -87,13 +88,24 @@ def set_rights(
 
 
 _e = t.extensions.c
-_EXTENSION = select(
-    _e.account_id, _e.extension, _e.name, _e.paid_allowed, _e.premium_allowed, _e.monthly_cap
-).where(_e.account_id == bindparam("account_id"), _e.extension == bindparam("extension"))
+_EXTENSION = Prepared(
+    select(
+        _e.account_id, _e.extension, _e.name, _e.paid_allowed, _e.premium_allowed, _e.monthly_cap
+    ).where(_e.account_id == bindparam("account_id"), _e.extension == bindparam("extension"))
+)
+_c = t.calls.c
+_MONTH_SPENT = Prepared(
+    select(func.coalesce(func.sum(func.coalesce(_c.cost, _c.reserved)), 0)).where(
+        _c.account_id == bindparam("account_id"),
+        _c.extension == bindparam("extension"),
+        _c.started_at >= bindparam("since"),
+        _c.allow,
+    )
+)
 
 
 def _row(conn: Connection, account_id: str, extension: str) -> Extension | None:
-    row = conn.execute(_EXTENSION, {"account_id": account_id, "extension": extension}).one_or_none()
+    row = _EXTENSION.first(conn, {"account_id": account_id, "extension": extension})
     if row is None:
         return None
     return Extension(
@@ -134,16 +146,15 @@ def rights_of(conn: Connection, ext: Extension, now: datetime) -> ExtensionRight
     """The extension's rights with its month-to-date spend, for a decision."""
     spent = 0
     if ext.monthly_cap is not None:
-        c = t.calls.c
         spent = int(
-            conn.execute(
-                select(func.coalesce(func.sum(func.coalesce(c.cost, c.reserved)), 0)).where(
-                    c.account_id == ext.account_id,
-                    c.extension == ext.extension,
-                    c.started_at >= month_start(now),
-                    c.allow,
-                )
-            ).scalar_one()
+            _MONTH_SPENT.scalar(
+                conn,
+                {
+                    "account_id": ext.account_id,
+                    "extension": ext.extension,
+                    "since": month_start(now),
+                },
+            )
         )
     return ExtensionRights(ext.paid_allowed, ext.premium_allowed, ext.monthly_cap, spent)
 
