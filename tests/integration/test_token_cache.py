@@ -12,8 +12,8 @@ from callcredit.services import tokens
 from callcredit.services.tokens import TokenCache, check_token, create_token, token_cache
 
 
-def _database(app: App) -> str:
-    return app.engine.url.render_as_string()
+def _database(app: App) -> object:
+    return app.engine.url
 
 
 def test_new_token_works_at_once_and_unknown_tokens_are_not_remembered(app: App) -> None:

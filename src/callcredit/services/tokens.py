@@ -83,7 +83,7 @@ def check_token(uow: UnitOfWork, token: str) -> TokenOwner | None:
     if row is None or not hmac.compare_digest(row.token_hash, wanted):
         return None
     owner = TokenOwner(row.role, row.account_id)
-    token_cache.put(uow.engine.url.render_as_string(), wanted, owner)
+    token_cache.put(uow.engine.url, wanted, owner)
     return owner
 
 
@@ -91,15 +91,16 @@ TOKEN_TTL_SECONDS = 5.0
 
 
 class TokenCache:
-    """Owners of known tokens, by database and digest, for a short time."""
+    """Owners of known tokens, by database (its URL) and digest, for a
+    short time."""
 
     def __init__(self, ttl: float = TOKEN_TTL_SECONDS, size: int = 4096) -> None:
         self.ttl = ttl
         self.size = size
-        self._entries: OrderedDict[tuple[str, str], tuple[float, TokenOwner]] = OrderedDict()
+        self._entries: OrderedDict[tuple[object, str], tuple[float, TokenOwner]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, database: str, token: str) -> TokenOwner | None:
+    def get(self, database: object, token: str) -> TokenOwner | None:
         """The owner if ``token`` was found within the last ``ttl`` seconds."""
         if not token or len(token) > 200:
             return None
@@ -113,7 +114,7 @@ class TokenCache:
             return None
         return entry[1]
 
-    def put(self, database: str, token_hash: str, owner: TokenOwner) -> None:
+    def put(self, database: object, token_hash: str, owner: TokenOwner) -> None:
         with self._lock:
             self._entries[(database, token_hash)] = (time.monotonic(), owner)
             self._entries.move_to_end((database, token_hash))

@@ -40,7 +40,7 @@ async def _owner(
     )
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise unauthorized
-    owner = token_cache.get(cc.engine.url.render_as_string(), credentials.credentials)
+    owner = token_cache.get(cc.engine.url, credentials.credentials)
     if owner is None:
         owner = await run_in_threadpool(_lookup, cc, credentials.credentials)
     if owner is None or owner.role != role:

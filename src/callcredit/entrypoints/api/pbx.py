@@ -7,13 +7,14 @@ the shape in the OpenAPI document without validating every answer again).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Path
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import ORJSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from callcredit.bootstrap import App
 from callcredit.entrypoints.api.deps import CC, PbxToken
 from callcredit.entrypoints.api.errors import ErrorOut
 from callcredit.services import charging
@@ -86,6 +87,21 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     503: {"model": ErrorOut, "description": "Storage unavailable; nothing was decided"},
 }
 
+
+async def _charge(cc: App, operation: Callable[[App, Any], dict[str, Any]], cmd: Any) -> Any:
+    """Run a charging operation on the event loop's thread.
+
+    An operation is one short transaction (a millisecond or two here). A
+    hop to the thread pool cost more than the operation itself and, worse,
+    made the thread holding the customer's lock compete with the event
+    loop for the interpreter, which stretched every lock holding: measured
+    with ``python -m bench``, running inline took 2 workers from 152 to 233
+    paid-call cycles/s on SQLite (where one writer runs at a time anyway)
+    and from 84 to 160 on PostgreSQL. A worker thus charges one request at
+    a time; concurrency comes from ``serve --workers``."""
+    return operation(cc, cmd)
+
+
 router = APIRouter(prefix="/pbx/v1", tags=["pbx"], responses=ERRORS)
 
 
@@ -95,7 +111,7 @@ async def authorize(body: AuthorizeBody, cc: CC, _: PbxToken) -> Any:
     cmd = charging.AuthorizeCall(
         body.call_id, body.account, body.extension, body.destination, body.quota_seconds
     )
-    return ORJSONResponse(await run_in_threadpool(charging.authorize, cc, cmd))
+    return ORJSONResponse(await _charge(cc, charging.authorize, cmd))
 
 
 @router.post(
@@ -107,7 +123,7 @@ async def authorize(body: AuthorizeBody, cc: CC, _: PbxToken) -> Any:
 async def reauthorize(call_id: CallId, body: ReauthorizeBody, cc: CC, _: PbxToken) -> Any:
     """Grow the reservation for another quota, or say how many seconds are left."""
     cmd = charging.ReauthorizeCall(call_id, body.used_seconds)
-    return ORJSONResponse(await run_in_threadpool(charging.reauthorize, cc, cmd))
+    return ORJSONResponse(await _charge(cc, charging.reauthorize, cmd))
 
 
 @router.post(
@@ -119,7 +135,7 @@ async def reauthorize(call_id: CallId, body: ReauthorizeBody, cc: CC, _: PbxToke
 async def end(call_id: CallId, body: EndBody, cc: CC, _: PbxToken) -> Any:
     """Post the real cost and release the rest of the reservation, once."""
     cmd = charging.EndCall(call_id, body.answered_seconds, body.hangup_cause)
-    return ORJSONResponse(await run_in_threadpool(charging.end, cc, cmd))
+    return ORJSONResponse(await _charge(cc, charging.end, cmd))
 
 
 def install(api: FastAPI) -> None:
