@@ -95,6 +95,23 @@ def load_plan(conn: Connection, plan_id: str) -> Plan:
     )
 
 
+def load_plan_with_deck(conn: Connection, plan_id: str) -> tuple[Plan, DeckInfo | None]:
+    """The plan (or :class:`NotFound`) and its deck's current version (None
+    when the deck was never imported), in one read."""
+    row = _PLAN_WITH_DECK.first(conn, {"plan_id": plan_id})
+    if row is None:
+        raise NotFound(f"unknown calling plan {plan_id!r}")
+    plan = Plan(
+        row.plan_id, row.name, row.home_country, row.currency, row.rate_deck, tuple(row.included)
+    )
+    if row.deck_version is None:
+        return plan, None
+    info = DeckInfo(
+        row.rate_deck, row.deck_currency, row.deck_version, row.deck_rows, row.deck_imported_at
+    )
+    return plan, info
+
+
 def plan_exists(conn: Connection, plan_id: str) -> bool:
     return (
         conn.execute(select(t.plans.c.plan_id).where(t.plans.c.plan_id == plan_id)).first()
@@ -110,6 +127,24 @@ _DECK_INFO = Prepared(
     select(_d.deck, _d.currency, _d.version, _d.row_count, _d.imported_at).where(
         _d.deck == bindparam("deck")
     )
+)
+
+
+_PLAN_WITH_DECK = Prepared(
+    select(
+        _p.plan_id,
+        _p.name,
+        _p.home_country,
+        _p.currency,
+        _p.rate_deck,
+        _p.included,
+        _d.currency.label("deck_currency"),
+        _d.version.label("deck_version"),
+        _d.row_count.label("deck_rows"),
+        _d.imported_at.label("deck_imported_at"),
+    )
+    .select_from(t.plans.outerjoin(t.rate_decks, _d.deck == _p.rate_deck))
+    .where(_p.plan_id == bindparam("plan_id"))
 )
 
 
@@ -202,6 +237,11 @@ class RateTableCache:
         info = deck_info(conn, deck)
         if info is None:
             raise NotFound(f"rate deck {deck!r} is not loaded (use `callcredit rates import`)")
+        return self.current(conn, info)
+
+    def current(self, conn: Connection, info: DeckInfo) -> LoadedDeck:
+        """The deck at ``info``'s version (just read in this transaction)."""
+        deck = info.deck
         key = (conn.engine.url, deck)
         stamp = (info.version, info.imported_at)
         cached = self._decks.get(key)

@@ -10,7 +10,7 @@ from typing import Any
 from callcredit.adapters import rating_store as store
 from callcredit.adapters.numbering import classify
 from callcredit.adapters.uow import UnitOfWork
-from callcredit.domain.errors import BusinessRuleViolation, InvalidInput
+from callcredit.domain.errors import BusinessRuleViolation, InvalidInput, NotFound
 from callcredit.domain.money import Money
 from callcredit.domain.rating import (
     Decision,
@@ -72,13 +72,17 @@ def destination(uow: UnitOfWork, account: Account, dialled: str) -> Destination:
 def rater(uow: UnitOfWork, account: Account) -> Callable[[str], Destination]:
     """A function that rates destinations for ``account``: the plan and the
     deck are read once, then each number is classified and looked up in memory."""
-    plan = store.load_plan(uow.conn, account.plan)
+    plan, info = store.load_plan_with_deck(uow.conn, account.plan)
     if plan.currency != account.currency:
         raise BusinessRuleViolation(
             f"plan {plan.id} is in {plan.currency} but account {account.account_id} is in "
             f"{account.currency}"
         )
-    deck = store.rate_tables.get(uow.conn, plan.rate_deck)
+    if info is None:
+        raise NotFound(
+            f"rate deck {plan.rate_deck!r} is not loaded (use `callcredit rates import`)"
+        )
+    deck = store.rate_tables.current(uow.conn, info)
     if deck.currency != plan.currency:
         raise BusinessRuleViolation(
             f"rate deck {plan.rate_deck} is in {deck.currency} but plan {plan.id} is in "
