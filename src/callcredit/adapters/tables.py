@@ -262,6 +262,9 @@ calls = Table(
     CheckConstraint("cost IS NULL OR cost >= 0", name="cost_nonneg"),
     Index("ix_calls_account_started", "account_id", "started_at"),
     Index("ix_calls_state", "state"),
+    # The fraud guard counts an account's running paid calls on every
+    # authorize: without this it walks every running call of every account.
+    Index("ix_calls_account_state", "account_id", "state"),
 )
 
 # Durable top-off requests emitted by the ledger when the available balance
