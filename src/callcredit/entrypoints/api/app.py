@@ -12,12 +12,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import ORJSONResponse
 
 from callcredit import __version__
 from callcredit.bootstrap import App, bootstrap
 from callcredit.entrypoints import background
 from callcredit.entrypoints.api import errors
+from callcredit.entrypoints.api.errors import ORJSONResponse
 from callcredit.entrypoints.web.headers import SecurityHeaders
 
 ROUTER_MODULES = (

@@ -11,12 +11,11 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Path
-from fastapi.responses import ORJSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from callcredit.bootstrap import App
 from callcredit.entrypoints.api.deps import CC, PbxToken
-from callcredit.entrypoints.api.errors import ErrorOut
+from callcredit.entrypoints.api.errors import ErrorOut, ORJSONResponse
 from callcredit.services import charging
 
 MAX = charging.MAX_SECONDS
