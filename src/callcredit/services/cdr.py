@@ -15,22 +15,24 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import Select, bindparam, func, select
 
+from callcredit.adapters import rating_store as store
 from callcredit.adapters import tables as t
+from callcredit.adapters.bulk import BulkInsert
 from callcredit.adapters.uow import UnitOfWork
 from callcredit.bootstrap import App
 from callcredit.domain import ledger as L
 from callcredit.domain.errors import NotFound
 from callcredit.domain.money import Money
-from callcredit.domain.rating import Reason, billed_seconds, call_cost
+from callcredit.domain.rating import Rate, Reason, billed_seconds, call_cost
 from callcredit.services import charging
-from callcredit.services.accounts import Account, get_account
+from callcredit.services.accounts import Account, account_from_row
 from callcredit.services.rating import Destination, rater
 
 FORMATS = ("asterisk-csv",)
 COLUMNS = 18  # accountcode … userfield
-BATCH = 500
+BATCH = 5000  # lines per transaction: memory stays bounded, statements few
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,142 +113,295 @@ def import_file(
     fmt: str = "asterisk-csv",
     progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
-    """Rate and post every record; returns the report."""
+    """Rate and post every record; returns the report. The file is read
+    and posted ``BATCH`` lines at a time, one transaction per batch."""
     if fmt not in FORMATS:
         raise NotFound(f"unknown CDR format {fmt!r} (known: {', '.join(FORMATS)})")
     report = ImportReport()
+    rating = _Rating()
     batch: list[Cdr | tuple[int, str]] = []
     for item in parse_asterisk(rows):
         batch.append(item)
         if len(batch) >= BATCH:
-            _import_batch(cc, batch, report)
+            _import_batch(cc, batch, report, rating)
             if progress:
                 progress(len(batch))
             batch = []
     if batch:
-        _import_batch(cc, batch, report)
+        _import_batch(cc, batch, report, rating)
         if progress:
             progress(len(batch))
     return report
 
 
-def _import_batch(cc: App, batch: list[Cdr | tuple[int, str]], report: ImportReport) -> None:
-    """One transaction per batch: per account, one lock, one read of the
-    known call ids, bulk inserts and one bulk ledger posting."""
+# Statements built once (building one costs more than running it); ``ids``
+# expand to the accounts or call ids of a batch.
+_a, _r, _c = t.accounts.c, t.call_routes.c, t.calls.c
+_ACCOUNTS = select(_a.account_id).where(_a.account_id.in_(bindparam("ids", expanding=True)))
+
+
+def _known_calls_statement(ids: Any) -> Select[Any]:
+    """Call rows whose ids are in the JSON array ``ids`` (one bound value
+    however many ids, joined to the call ids' primary key)."""
+    wanted = ids.table_valued("value")
+    return (
+        select(t.calls)
+        .select_from(wanted)
+        .join(t.call_routes, _r.call_id == wanted.c.value)
+        .join(t.calls, (_c.call_id == _r.call_id) & (_c.account_id == _r.account_id))
+    )
+
+
+_ids = bindparam("ids", type_=_c.end_response.type)  # a JSON array
+_KNOWN_CALLS = {
+    "sqlite": _known_calls_statement(func.json_each(_ids)),
+    "postgresql": _known_calls_statement(func.json_array_elements_text(_ids)),
+}
+IN_LIST = 5000  # values per IN list (SQLite allows 32,766 bound parameters)
+_CALL_COLUMNS = (
+    *("account_id", "call_id", "extension", "dialled", "e164", "country", "kind", "allow"),
+    *("reason", "matched", "per_minute", "connect_fee", "increment", "currency", "state"),
+    *("answered_seconds", "billed_seconds", "cost", "balance_after", "hangup_cause"),
+    *("overrun", "source", "end_response", "started_at", "ended_at"),
+)  # in the table's order
+_INSERT_ROUTES = BulkInsert(t.call_routes, ("call_id", "account_id"))
+_INSERT_CALLS = BulkInsert(t.calls, _CALL_COLUMNS)
+
+
+def _import_batch(
+    cc: App, batch: list[Cdr | tuple[int, str]], report: ImportReport, rating: _Rating
+) -> None:
+    """One transaction, with the same statements however many accounts the
+    batch names: one lock of the accounts' prepaid rows (in account order,
+    reading their settings), one read of the known call ids, one ledger
+    posting for all accounts and bulk inserts of the calls.
+
+    Records are decided account by account, in the order the accounts first
+    appear in the batch, and each account's records in file order: a call
+    id taken by an earlier account of the batch belongs to that account.
+    Calls still open live are settled first, then each account's new calls
+    are posted in file order."""
+    errors: list[tuple[int, str]] = []
     by_account: dict[str, list[Cdr]] = {}
     for item in batch:
         if isinstance(item, tuple):
-            report.errors.append(item)
+            errors.append(item)
         else:
             by_account.setdefault(item.account, []).append(item)
     with cc.uow() as uow:
+        locked = uow.ledger.lock_many(list(by_account))
+        accounts = {a: account_from_row(locked[a].account) for a in by_account if a in locked}
+        if len(accounts) < len(by_account):
+            _check_unknown(uow, [a for a in by_account if a not in locked])
+        known = _known_calls(uow, [c.call_id for a in accounts for c in by_account[a]])
+        rates = rating.batch(uow, list(accounts.values()))
+        now = uow.clock.now()
+        claimed: dict[str, str] = {}  # call id → the account that took it in this batch
+        settle: list[tuple[str, Any, Cdr]] = []
+        postings: dict[str, list[L.Posting]] = {}
+        charged: dict[str, list[dict[str, Any]]] = {}
+        calls: list[dict[str, Any]] = []
         for account_id, cdrs in by_account.items():
-            try:
-                account = get_account(uow, account_id)
-            except NotFound:
-                report.errors.extend((c.line, f"unknown account {account_id!r}") for c in cdrs)
+            account = accounts.get(account_id)
+            if account is None:
+                errors.extend((c.line, f"unknown account {account_id!r}") for c in cdrs)
                 continue
-            _import_account(uow, account, cdrs, report)
-    report.errors.sort()
+            rate = rates[_Rating.key(account)]
+            for cdr in cdrs:
+                owner = claimed.get(cdr.call_id)
+                row = known.get(cdr.call_id)
+                if owner == account_id:
+                    report.duplicates += 1
+                elif owner is not None or (row is not None and row.account_id != account_id):
+                    errors.append((cdr.line, f"call id {cdr.call_id} belongs to another account"))
+                elif row is not None:
+                    if row.end_response is not None:
+                        report.duplicates += 1
+                    else:
+                        settle.append((account_id, row, cdr))
+                        claimed[cdr.call_id] = account_id
+                        report.settled_live += 1
+                else:
+                    dest = rate(cdr.destination)
+                    if dest.error is not None:
+                        errors.append((cdr.line, dest.error))
+                        continue
+                    claimed[cdr.call_id] = account_id
+                    cost = rating.cost(dest, cdr.answered_seconds, account.currency)
+                    values = _call_row(account, cdr, dest, cost, now)
+                    calls.append(values)
+                    if dest.rate is None:
+                        report.free += 1
+                        continue
+                    report.imported += 1
+                    currency = account.currency
+                    report.charged[currency] = report.charged.get(currency, 0) + cost[1]
+                    if cost[1]:
+                        postings.setdefault(account_id, []).append(
+                            L.Posting(
+                                f"call:{cdr.call_id}:cdr",
+                                L.PREPAID,
+                                L.REVENUE,
+                                cost[1],
+                                L.KIND_CALL,
+                                cdr.call_id,
+                            )
+                        )
+                        charged.setdefault(account_id, []).append(values)
+        for account_id, row, cdr in settle:
+            end = charging.EndCall(cdr.call_id, cdr.answered_seconds, "cdr", source="cdr")
+            charging.end_locked(uow, row, end, locked[account_id])
+        if postings:
+            results = uow.ledger.post_batch(postings, locked, allow_overrun=True)
+            for account_id, posted in results.items():
+                for values, result in zip(charged[account_id], posted, strict=True):
+                    values["balance_after"] = result.balance_after
+                    values["overrun"] = result.overrun
+        _INSERT_ROUTES.run(uow.conn, calls)
+        _INSERT_CALLS.run(uow.conn, calls)
+    errors.sort()
+    report.errors.extend(errors)  # a later batch has later line numbers
+
+
+def _check_unknown(uow: UnitOfWork, account_ids: list[str]) -> None:
+    """Accounts the ledger could not lock are unknown, unless they exist
+    without a ledger: then the ledger's own lock refuses them, as for
+    any other operation."""
+    for start in range(0, len(account_ids), IN_LIST):
+        chunk = account_ids[start : start + IN_LIST]
+        for row in uow.conn.execute(_ACCOUNTS, {"ids": chunk}):
+            uow.ledger.lock(row.account_id)
 
 
 def _known_calls(uow: UnitOfWork, call_ids: list[str]) -> dict[str, Any]:
     """Call rows (of any account) already holding these call ids."""
     found: dict[str, Any] = {}
-    r, c = t.call_routes.c, t.calls.c
-    for start in range(0, len(call_ids), 500):
-        chunk = call_ids[start : start + 500]
-        rows = uow.conn.execute(
-            select(t.calls)
-            .join(t.call_routes, (r.call_id == c.call_id) & (r.account_id == c.account_id))
-            .where(r.call_id.in_(chunk))
-        )
-        for row in rows:
+    unique = list(dict.fromkeys(call_ids))
+    for start in range(0, len(unique), IN_LIST):
+        chunk = unique[start : start + IN_LIST]
+        for row in uow.conn.execute(_KNOWN_CALLS[uow.conn.dialect.name], {"ids": chunk}):
             found[row.call_id] = row
     return found
 
 
-def _import_account(
-    uow: UnitOfWork, account: Account, cdrs: list[Cdr], report: ImportReport
-) -> None:
-    uow.ledger.lock(account.account_id)
-    known = _known_calls(uow, [c.call_id for c in cdrs])
-    rate = rater(uow, account)
-    destinations: dict[str, Destination] = {}
-    calls: list[dict[str, Any]] = []
-    postings: list[L.Posting] = []
-    charged: list[dict[str, Any]] = []
-    now = uow.clock.now()
-    done: set[str] = set()  # call ids settled earlier in this batch
-    for cdr in cdrs:
-        row = known.get(cdr.call_id)
-        if cdr.call_id in done:
-            report.duplicates += 1
-            continue
-        if row is not None:
-            if row.account_id != account.account_id:
-                report.errors.append(
-                    (cdr.line, f"call id {cdr.call_id} belongs to another account")
-                )
-            elif row.end_response is not None:
-                report.duplicates += 1
-            else:
-                end = charging.EndCall(cdr.call_id, cdr.answered_seconds, "cdr", source="cdr")
-                charging.end_locked(uow, row, end)
-                report.settled_live += 1
-                done.add(cdr.call_id)
-            continue
-        if cdr.destination not in destinations:
-            destinations[cdr.destination] = rate(cdr.destination)
-        try:
-            values = _rated(account, cdr, destinations[cdr.destination], now)
-        except LineError as exc:
-            report.errors.append((cdr.line, str(exc)))
-            continue
-        done.add(cdr.call_id)
-        calls.append(values)
-        if values["reason"] != Reason.PREPAID.value:
-            report.free += 1
-            continue
-        report.imported += 1
-        report.charged[account.currency] = report.charged.get(account.currency, 0) + values["cost"]
-        if values["cost"]:
-            postings.append(
-                L.Posting(
-                    f"call:{cdr.call_id}:cdr",
-                    L.PREPAID,
-                    L.REVENUE,
-                    values["cost"],
-                    L.KIND_CALL,
-                    cdr.call_id,
-                )
+Costs = dict[int, tuple[int, int, str]]  # answered seconds → billed, cost, cost as text
+
+
+@dataclass(frozen=True, slots=True)
+class _Destination:
+    """A dialled number as one plan and home country see it: the columns
+    of its calls' rows that follow from it and its rate (None: free), or
+    why a call to it cannot be imported."""
+
+    error: str | None
+    columns: dict[str, Any]
+    rate: Rate | None = None
+    costs: Costs | None = None  # shared by the destinations of one rate
+
+
+class _Rating:
+    """Destinations rated during one import. Each batch reads the plan and
+    the deck's version again (as it reads the accounts again); what was
+    rated is kept while both stay the same. Costs are kept per rate and
+    answered duration. Both caches are bounded."""
+
+    LIMIT = 65_536  # destinations per plan, and costs in all
+
+    def __init__(self) -> None:
+        self._groups: dict[tuple[str, str, str], tuple[Any, dict[str, _Destination]]] = {}
+        self._costs: dict[tuple[Rate | None, str], Costs] = {}
+        self._kept_costs = 0
+
+    @staticmethod
+    def key(account: Account) -> tuple[str, str, str]:
+        """What rating depends on besides the plan's and the deck's contents."""
+        return (account.plan, account.country, account.currency)
+
+    def batch(
+        self, uow: UnitOfWork, accounts: list[Account]
+    ) -> dict[tuple[str, str, str], Callable[[str], _Destination]]:
+        """A rating function per group of ``accounts``, for one batch."""
+        rates: dict[tuple[str, str, str], Callable[[str], _Destination]] = {}
+        for account in accounts:
+            key = self.key(account)
+            if key in rates:
+                continue
+            version = store.load_plan_with_deck(uow.conn, account.plan)
+            rate = rater(uow, account)  # checks the currencies; read after ``version``
+            kept = self._groups.get(key)
+            if kept is None or kept[0] != version:
+                kept = self._groups[key] = (version, {})
+            rates[key] = self._rating(rate, kept[1], account.currency)
+        return rates
+
+    def _rating(
+        self, rate: Callable[[str], Destination], memo: dict[str, _Destination], currency: str
+    ) -> Callable[[str], _Destination]:
+        def rated(dialled: str) -> _Destination:
+            found = memo.get(dialled)
+            if found is None:
+                if len(memo) >= self.LIMIT:
+                    memo.clear()
+                found = memo[dialled] = self._destination(rate(dialled), dialled, currency)
+            return found
+
+        return rated
+
+    def _destination(self, dest: Destination, dialled: str, currency: str) -> _Destination:
+        plan, number = dest.plan, dest.number
+        if not number.valid:
+            return _Destination(f"invalid destination {dialled!r}: {number.label}", {})
+        columns = {"e164": number.e164, "country": number.country, "kind": number.kind}
+        rule = None if number.emergency else plan.included_rule(number)
+        if number.emergency or rule is not None:
+            reason = Reason.EMERGENCY if number.emergency else Reason.INCLUDED
+            columns.update(
+                reason=reason.value, matched=rule, per_minute=None, connect_fee=None, increment=None
             )
-            charged.append(values)
-    if postings:
-        results = uow.ledger.post_many(account.account_id, postings, allow_overrun=True)
-        for values, result in zip(charged, results, strict=True):
-            values.update(balance_after=result.balance_after, overrun=result.overrun)
-    if calls:
-        uow.conn.execute(
-            insert(t.call_routes),
-            [{"call_id": v["call_id"], "account_id": account.account_id} for v in calls],
+            return _Destination(None, columns, None, self._costs.setdefault((None, currency), {}))
+        rate = dest.rate
+        if rate is None:
+            return _Destination(f"no rate for {number.e164} in deck {plan.rate_deck!r}", {})
+        columns.update(
+            reason=Reason.PREPAID.value,
+            matched=rate.prefix,
+            per_minute=str(rate.per_minute),
+            connect_fee=str(rate.connect_fee),
+            increment=str(rate.increment),
         )
-        uow.conn.execute(insert(t.calls), calls)
+        return _Destination(None, columns, rate, self._costs.setdefault((rate, currency), {}))
+
+    def cost(self, dest: _Destination, answered: int, currency: str) -> tuple[int, int, str]:
+        """Billed seconds, cost and cost as text of a call to ``dest``."""
+        costs = dest.costs
+        assert costs is not None
+        found = costs.get(answered)
+        if found is None:
+            if self._kept_costs >= self.LIMIT:
+                for kept in self._costs.values():
+                    kept.clear()
+                self._kept_costs = 0
+            rate = dest.rate
+            if rate is None or not answered:
+                billed, minor = 0, 0
+            else:
+                billed = billed_seconds(answered, rate.increment)
+                minor = call_cost(answered, rate, currency).minor
+            found = costs[answered] = (billed, minor, str(Money(minor, currency)))
+            self._kept_costs += 1
+        return found
 
 
-def _rated(account: Account, cdr: Cdr, dest: Destination, now: datetime) -> dict[str, Any]:
-    """The call row of a CDR-only call, rated like a live one."""
-    plan, number = dest.plan, dest.number
-    if not number.valid:
-        raise LineError(f"invalid destination {cdr.destination!r}: {number.label}")
-    values: dict[str, Any] = {
+def _call_row(
+    account: Account, cdr: Cdr, dest: _Destination, cost: tuple[int, int, str], now: datetime
+) -> dict[str, Any]:
+    """The row of a CDR-only call, rated like a live one."""
+    return {
         "account_id": account.account_id,
         "call_id": cdr.call_id,
         "extension": cdr.extension[:32],
         "dialled": cdr.destination[:64],
-        "e164": number.e164,
-        "country": number.country,
-        "kind": number.kind,
+        **dest.columns,
         "allow": True,
         "currency": account.currency,
         "state": charging.ENDED,
@@ -255,34 +410,9 @@ def _rated(account: Account, cdr: Cdr, dest: Destination, now: datetime) -> dict
         "started_at": now,
         "ended_at": now,
         "hangup_cause": "cdr",
-        "matched": None,
-        "per_minute": None,
-        "connect_fee": None,
-        "increment": None,
         "balance_after": None,
         "overrun": False,
+        "billed_seconds": cost[0],
+        "cost": cost[1],
+        "end_response": {"call_id": cdr.call_id, "billed_seconds": cost[0], "charged": cost[2]},
     }
-    rule = None if number.emergency else plan.included_rule(number)
-    if number.emergency or rule is not None:
-        reason = Reason.EMERGENCY if number.emergency else Reason.INCLUDED
-        values.update(reason=reason.value, matched=rule, billed_seconds=0, cost=0)
-    else:
-        rate = dest.rate
-        if rate is None:
-            raise LineError(f"no rate for {number.e164} in deck {plan.rate_deck!r}")
-        answered = cdr.answered_seconds
-        values.update(
-            reason=Reason.PREPAID.value,
-            matched=rate.prefix,
-            per_minute=str(rate.per_minute),
-            connect_fee=str(rate.connect_fee),
-            increment=str(rate.increment),
-            billed_seconds=billed_seconds(answered, rate.increment) if answered else 0,
-            cost=call_cost(answered, rate, account.currency).minor,
-        )
-    values["end_response"] = {
-        "call_id": cdr.call_id,
-        "billed_seconds": values["billed_seconds"],
-        "charged": str(Money(values["cost"], account.currency)),
-    }
-    return values
