@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.fixtures import account_name, make_app
+from bench.fixtures import StatementCounter, account_name, make_app
 from callcredit.services import cdr
 
 # (share, destination pattern): paid UK mobiles, paid US numbers, paid
@@ -54,12 +54,16 @@ def measure(url: str, lines: int, accounts: int) -> dict[str, Any]:
         path = Path(folder) / "Master.csv"
         write_file(path, lines, accounts)
         app = make_app(url)
+        counter = StatementCounter(app.engine)
         try:
             with path.open(encoding="utf-8") as rows:
-                started = time.perf_counter()
+                counter.active = True
+                started, cpu = time.perf_counter(), time.process_time()
                 report = cdr.import_file(app, rows)
-                elapsed = time.perf_counter() - started
+                elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+                counter.active = False
         finally:
+            counter.close()
             app.close()
     if report.errors:
         raise RuntimeError(f"CDR import reported errors, first: {report.errors[:3]}")
@@ -69,4 +73,7 @@ def measure(url: str, lines: int, accounts: int) -> dict[str, Any]:
         "cdrs_per_s": round(report.lines / elapsed, 1),
         "paid": report.imported,
         "free": report.free,
+        # this process only (PostgreSQL's own work is not in it)
+        "cpu_us_per_cdr": round(cpu / report.lines * 1e6, 1),
+        "statements_per_1000": round(counter.statements / report.lines * 1000, 2),
     }
