@@ -267,6 +267,20 @@ calls = Table(
     Index("ix_calls_account_state", "account_id", "state"),
 )
 
+# Paid-call spend per account and UTC minute (minutes since the epoch):
+# what the calls started in that minute hold or cost, kept up to date as
+# they are authorized, reauthorized and ended. The fraud guard sums at most
+# the last hour's 61 rows instead of every call of the last hour; the
+# sweeper deletes rows older than two hours.
+spend_minutes = Table(
+    "spend_minutes",
+    metadata,
+    Column("account_id", String(64), primary_key=True),
+    Column("minute", Integer, primary_key=True, autoincrement=False),
+    Column("amount", Money, nullable=False),
+    ForeignKeyConstraint(["account_id"], ["accounts.account_id"]),
+)
+
 # Durable top-off requests emitted by the ledger when the available balance
 # dips below the threshold; consumed by the top-off worker.
 topoff_requests = Table(

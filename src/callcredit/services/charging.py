@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 
+from callcredit.adapters import spend
 from callcredit.adapters import tables as t
 from callcredit.adapters.numbering import classify
 from callcredit.adapters.prepared import Prepared
@@ -61,13 +62,6 @@ _CALL = Prepared(
 )
 _INSERT_ROUTE = Prepared(insert(t.call_routes))
 _INSERT_CALL = Prepared(insert(t.calls))
-_SPENT_LAST_HOUR = Prepared(
-    select(func.coalesce(func.sum(func.coalesce(_c.cost, _c.reserved)), 0)).where(
-        _c.account_id == bindparam("account_id"),
-        _c.reason == Reason.PREPAID.value,
-        _c.started_at >= bindparam("since"),
-    )
-)
 _RUNNING = Prepared(
     select(func.count()).where(
         _c.account_id == bindparam("account_id"),
@@ -190,6 +184,7 @@ def authorize(cc: App, cmd: AuthorizeCall) -> dict[str, Any]:
             )
             reservation_id = held.reservation_id
             available = held.available_after
+            spend.add(uow.conn, account.account_id, now, decision.reserve.minor, now)
         response = _response(
             cmd.call_id,
             decision.allow,
@@ -317,11 +312,7 @@ def _fraud_guard_tripped(cc: App, uow: UnitOfWork, account: Account, now: dateti
     if spend_limit is None:
         spend_limit = Money.parse(cc.settings.fraud_spend_per_hour, account.currency).minor
     calls_limit = account.fraud_concurrent_calls or cc.settings.fraud_concurrent_calls
-    spent = int(
-        _SPENT_LAST_HOUR.scalar(
-            uow.conn, {"account_id": account.account_id, "since": now - timedelta(hours=1)}
-        )
-    )
+    spent = spend.last_hour(uow.conn, account.account_id, now)
     running = int(_RUNNING.scalar(uow.conn, {"account_id": account.account_id}))
     if spent < spend_limit and running < calls_limit:
         return False
@@ -436,6 +427,8 @@ def reauthorize(cc: App, cmd: ReauthorizeCall) -> dict[str, Any]:
                     ),
                 )
                 _update_call(uow, row, granted_seconds=total, reserved=grown.amount)
+                extra = grown.amount - row.reserved
+                spend.add(uow.conn, row.account_id, row.started_at, extra, now)
                 reply = _with(
                     base,
                     True,
@@ -555,6 +548,7 @@ def end_locked(uow: UnitOfWork, row: Any, cmd: EndCall, locked: Any = None) -> d
             locked=locked,
             fresh=True,  # no end yet, checked above under the lock
         )
+        spend.add(uow.conn, row.account_id, row.started_at, cost - row.reserved, uow.clock.now())
     if locked is None:
         locked = uow.ledger.balance(row.account_id)
     available, posted = locked.available, locked.posted
@@ -603,7 +597,16 @@ def sweep(cc: App, limit: int = 500) -> int:
                     .values(state=EXPIRED)
                 )
                 released += 1
+    now = cc.clock.now()
+    if now - _pruned.get(id(cc), datetime.min.replace(tzinfo=now.tzinfo)) > PRUNE_EVERY:
+        with cc.uow() as uow:
+            spend.prune(uow.conn, now)
+        _pruned[id(cc)] = now
     return released
+
+
+PRUNE_EVERY = timedelta(minutes=10)
+_pruned: dict[int, datetime] = {}
 
 
 background.register(
