@@ -5,6 +5,7 @@ balance for balance, transfer for transfer, call row for call row."""
 from __future__ import annotations
 
 import random
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -26,14 +27,18 @@ GENERATED = (*STAMPS, "transfer_id", "reservation_id", "settle_transfer_id", "re
 GENERATED += ("charge_key", "request_hash")  # made of an id; of a call id with its space
 
 
-def line(p: str, call: str, answered: int, dst: str = "0012125550123", acc: str = "a") -> str:
+def line(p: str, call: str, answered: int, dst: str = US.format(123), acc: str = "a") -> str:
     """A Master.csv line of account ``{p}-{acc}`` for call id ``{p}:{call}``."""
+    return office_line(f"{p}-{acc}", f"{p}:{call}", answered, dst)
+
+
+def office_line(office: str, call_id: str, answered: int, dst: str) -> str:
     disposition = "ANSWERED" if answered else "NO ANSWER"
     return (
-        f'"{p}-{acc}","101","{dst}","from-internal","""Camille"" <101>","SIP/101-0001",'
+        f'"{office}","101","{dst}","from-internal","""Camille"" <101>","SIP/101-0001",'
         f'"SIP/carrier-0002","Dial","SIP/carrier/{dst}","2026-11-20 10:00:00",'
         f'"2026-11-20 10:00:05","2026-11-20 10:02:10",{answered + 5},{answered},'
-        f'"{disposition}","DOCUMENTATION","{p}:{call}",""\n'
+        f'"{disposition}","DOCUMENTATION","{call_id}",""\n'
     )
 
 
@@ -184,3 +189,49 @@ def test_worked_example_in_numbers(cc: App) -> None:
     assert overruns
     assert [row.amount for row in topoffs] == [2_000]  # one request per dip
     assert f.verify(cc) == []
+
+
+def test_imports_and_live_calls_at_once_never_deadlock(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two imports naming the same six accounts in opposite orders, and live
+    calls on those accounts, all at once: each batch locks its accounts in
+    account order, so no transaction waits on another in a cycle (on
+    PostgreSQL a deadlock would abort one); every call is charged once."""
+    monkeypatch.setattr(cdr, "BATCH", 40)
+    app = bootstrap(Settings(database_url=db_url, fraud_concurrent_calls=1000), pool_size=10)
+    offices = [f"o{n}" for n in range(6)]
+    for office in offices:
+        f.office(app, office, funds=10_000_000)
+
+    def file(tag: str, order: list[str]) -> list[str]:
+        return [
+            office_line(order[n % 6], f"{tag}:{n}", 60 + n % 300, US.format(n % 50))
+            for n in range(400)
+        ]
+
+    def live(tag: str) -> int:
+        charged = 0
+        for n in range(30):
+            call = charging.AuthorizeCall(f"{tag}-{n}", offices[n % 6], "101", US.format(n))
+            assert charging.authorize(app, call)["allow"]
+            answer = charging.end(app, charging.EndCall(f"{tag}-{n}", 90))
+            charged += Money.parse(answer["charged"], "EUR").minor
+        return charged
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        imports = [
+            pool.submit(cdr.import_file, app, file("up", offices)),
+            pool.submit(cdr.import_file, app, file("down", offices[::-1])),
+        ]
+        calls = [pool.submit(live, "live1"), pool.submit(live, "live2")]
+        reports = [job.result() for job in imports]
+        charged = sum(job.result() for job in calls)
+    assert [r.imported for r in reports] == [400, 400]
+    assert all(not r.errors for r in reports)
+    charged += sum(r.charged["EUR"] for r in reports)
+    with app.uow(readonly=True) as uow:
+        spent = sum(10_000_000 - uow.ledger.balance(o).posted for o in offices)
+    assert spent == charged
+    assert f.verify(app) == []
+    app.close()

@@ -38,8 +38,8 @@ class _Plan:
 
 
 class BulkInsert:
-    """An INSERT of many rows of ``table``, each a mapping with at least
-    ``columns`` (no Python-side column defaults are applied; callcredit's
+    """An INSERT of many rows of ``table`` into ``columns``, listed in the
+    table's order (no Python-side column defaults are applied; callcredit's
     tables have none)."""
 
     __slots__ = ("_plans", "_values", "columns", "table")
@@ -72,25 +72,26 @@ class BulkInsert:
         plan = self._plans[dialect.name] = _Plan(sql, copy, tuple(converters))
         return plan
 
-    def run(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Insert ``rows`` (nothing when there are none)."""
+    def run_mappings(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Insert ``rows``, mappings with at least ``columns``."""
+        values = self._values
+        self.run(conn, [list(values(row)) for row in rows])
+
+    def run(self, conn: Connection, rows: Sequence[list[Any]]) -> None:
+        """Insert ``rows``, lists of values in ``columns`` order (converted
+        in place); nothing when there are none."""
         if not rows:
             return
         dialect = conn.dialect
         plan = self._plan(dialect)
-        values = self._values
-        converters = plan.converters
         last: list[Any] = [_NOTHING] * len(self.columns)
         made: list[Any] = [None] * len(self.columns)
-        params: list[tuple[Any, ...]] = []
-        for row in rows:
-            out = list(values(row))
-            for n, process in converters:
-                value = out[n]
+        for n, process in plan.converters:
+            for row in rows:
+                value = row[n]
                 if value is not last[n]:
                     last[n], made[n] = value, process(value)
-                out[n] = made[n]
-            params.append(tuple(out))
+                row[n] = made[n]
         for listener in prepared.statement_listeners:
             listener(plan.sql)
         driver = conn.connection.driver_connection
@@ -99,13 +100,13 @@ class BulkInsert:
         try:
             if plan.copy:
                 with cursor.copy(plan.sql) as copy:
-                    for out_row in params:
-                        copy.write_row(out_row)
+                    for row in rows:
+                        copy.write_row(row)
             else:
-                cursor.executemany(plan.sql, params)
+                cursor.executemany(plan.sql, rows)
         except dialect.loaded_dbapi.Error as err:
             raise exc.DBAPIError.instance(
-                plan.sql, params, err, dialect.loaded_dbapi.Error, dialect=dialect, ismulti=True
+                plan.sql, rows, err, dialect.loaded_dbapi.Error, dialect=dialect, ismulti=True
             ) from err
         finally:
             cursor.close()

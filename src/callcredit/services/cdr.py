@@ -158,12 +158,18 @@ _KNOWN_CALLS = {
     "postgresql": _known_calls_statement(func.json_array_elements_text(_ids)),
 }
 IN_LIST = 5000  # values per IN list (SQLite allows 32,766 bound parameters)
+# The columns a CDR writes to ``calls``, in the table's order: those that
+# follow from the destination, then the others.
+_DESTINATION_COLUMNS = (
+    *("e164", "country", "kind", "allow", "reason", "matched"),
+    *("per_minute", "connect_fee", "increment"),
+)
 _CALL_COLUMNS = (
-    *("account_id", "call_id", "extension", "dialled", "e164", "country", "kind", "allow"),
-    *("reason", "matched", "per_minute", "connect_fee", "increment", "currency", "state"),
-    *("answered_seconds", "billed_seconds", "cost", "balance_after", "hangup_cause"),
+    *("account_id", "call_id", "extension", "dialled", *_DESTINATION_COLUMNS, "currency"),
+    *("state", "answered_seconds", "billed_seconds", "cost", "balance_after", "hangup_cause"),
     *("overrun", "source", "end_response", "started_at", "ended_at"),
-)  # in the table's order
+)
+_BALANCE_AFTER, _OVERRUN = _CALL_COLUMNS.index("balance_after"), _CALL_COLUMNS.index("overrun")
 _INSERT_ROUTES = BulkInsert(t.call_routes, ("call_id", "account_id"))
 _INSERT_CALLS = BulkInsert(t.calls, _CALL_COLUMNS)
 
@@ -199,8 +205,8 @@ def _import_batch(
         claimed: dict[str, str] = {}  # call id → the account that took it in this batch
         settle: list[tuple[str, Any, Cdr]] = []
         postings: dict[str, list[L.Posting]] = {}
-        charged: dict[str, list[dict[str, Any]]] = {}
-        calls: list[dict[str, Any]] = []
+        charged: dict[str, list[list[Any]]] = {}
+        calls: list[list[Any]] = []
         for account_id, cdrs in by_account.items():
             account = accounts.get(account_id)
             if account is None:
@@ -255,9 +261,9 @@ def _import_batch(
             results = uow.ledger.post_batch(postings, locked, allow_overrun=True)
             for account_id, posted in results.items():
                 for values, result in zip(charged[account_id], posted, strict=True):
-                    values["balance_after"] = result.balance_after
-                    values["overrun"] = result.overrun
-        _INSERT_ROUTES.run(uow.conn, calls)
+                    values[_BALANCE_AFTER] = result.balance_after
+                    values[_OVERRUN] = result.overrun
+        _INSERT_ROUTES.run(uow.conn, [[v[1], v[0]] for v in calls])
         _INSERT_CALLS.run(uow.conn, calls)
     errors.sort()
     report.errors.extend(errors)  # a later batch has later line numbers
@@ -294,7 +300,7 @@ class _Destination:
     why a call to it cannot be imported."""
 
     error: str | None
-    columns: dict[str, Any]
+    values: tuple[Any, ...]  # of _DESTINATION_COLUMNS
     rate: Rate | None = None
     costs: Costs | None = None  # shared by the destinations of one rate
 
@@ -350,26 +356,29 @@ class _Rating:
     def _destination(self, dest: Destination, dialled: str, currency: str) -> _Destination:
         plan, number = dest.plan, dest.number
         if not number.valid:
-            return _Destination(f"invalid destination {dialled!r}: {number.label}", {})
-        columns = {"e164": number.e164, "country": number.country, "kind": number.kind}
+            return _Destination(f"invalid destination {dialled!r}: {number.label}", ())
+        columns: dict[str, Any] = {"e164": number.e164, "country": number.country}
+        columns.update(kind=number.kind, allow=True)
         rule = None if number.emergency else plan.included_rule(number)
+        rate = dest.rate
         if number.emergency or rule is not None:
             reason = Reason.EMERGENCY if number.emergency else Reason.INCLUDED
             columns.update(
                 reason=reason.value, matched=rule, per_minute=None, connect_fee=None, increment=None
             )
-            return _Destination(None, columns, None, self._costs.setdefault((None, currency), {}))
-        rate = dest.rate
-        if rate is None:
-            return _Destination(f"no rate for {number.e164} in deck {plan.rate_deck!r}", {})
-        columns.update(
-            reason=Reason.PREPAID.value,
-            matched=rate.prefix,
-            per_minute=str(rate.per_minute),
-            connect_fee=str(rate.connect_fee),
-            increment=str(rate.increment),
-        )
-        return _Destination(None, columns, rate, self._costs.setdefault((rate, currency), {}))
+            rate = None
+        elif rate is None:
+            return _Destination(f"no rate for {number.e164} in deck {plan.rate_deck!r}", ())
+        else:
+            columns.update(
+                reason=Reason.PREPAID.value,
+                matched=rate.prefix,
+                per_minute=str(rate.per_minute),
+                connect_fee=str(rate.connect_fee),
+                increment=str(rate.increment),
+            )
+        values = tuple(columns[name] for name in _DESTINATION_COLUMNS)
+        return _Destination(None, values, rate, self._costs.setdefault((rate, currency), {}))
 
     def cost(self, dest: _Destination, answered: int, currency: str) -> tuple[int, int, str]:
         """Billed seconds, cost and cost as text of a call to ``dest``."""
@@ -394,25 +403,15 @@ class _Rating:
 
 def _call_row(
     account: Account, cdr: Cdr, dest: _Destination, cost: tuple[int, int, str], now: datetime
-) -> dict[str, Any]:
-    """The row of a CDR-only call, rated like a live one."""
-    return {
-        "account_id": account.account_id,
-        "call_id": cdr.call_id,
-        "extension": cdr.extension[:32],
-        "dialled": cdr.destination[:64],
-        **dest.columns,
-        "allow": True,
-        "currency": account.currency,
-        "state": charging.ENDED,
-        "answered_seconds": cdr.answered_seconds,
-        "source": "cdr",
-        "started_at": now,
-        "ended_at": now,
-        "hangup_cause": "cdr",
-        "balance_after": None,
-        "overrun": False,
-        "billed_seconds": cost[0],
-        "cost": cost[1],
-        "end_response": {"call_id": cdr.call_id, "billed_seconds": cost[0], "charged": cost[2]},
-    }
+) -> list[Any]:
+    """The row (``_CALL_COLUMNS``) of a CDR-only call, rated like a live one."""
+    billed, minor, charged = cost
+    return [
+        *(account.account_id, cdr.call_id, cdr.extension[:32], cdr.destination[:64]),
+        *dest.values,
+        *(account.currency, charging.ENDED, cdr.answered_seconds, billed, minor),
+        *(None, "cdr", False, "cdr"),  # balance_after (once posted), hangup, overrun, source
+        {"call_id": cdr.call_id, "billed_seconds": billed, "charged": charged},
+        now,
+        now,
+    ]
