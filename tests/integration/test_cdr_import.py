@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from callcredit.adapters import spend
 from callcredit.bootstrap import App, bootstrap
 from callcredit.config import Settings
 from callcredit.services import cdr, charging
@@ -128,3 +129,14 @@ def test_100000_lines_with_duplicates_live_calls_and_garbage(cc: App, tmp_path: 
     assert before - posted(cc) == expected
     assert f.available(cc) == posted(cc)
     assert f.verify(cc) == []
+
+
+def test_imported_calls_count_in_the_fraud_guards_hourly_spend(cc: App) -> None:
+    """A call known only from its CDR starts when it is imported, as far as
+    the fraud guard is concerned: its cost is in the last hour's spend, as
+    the cost of a call ended live is; free calls are not."""
+    rows = [line("s1", 125), line("s2", 600), line("s3", 30, dst="0142685300")]
+    report = cdr.import_file(cc, rows)
+    assert report.charged["EUR"] == us_cost_cents(125) + us_cost_cents(600)
+    with cc.uow(readonly=True) as uow:
+        assert spend.last_hour(uow.conn, "atelier", cc.clock.now()) == report.charged["EUR"]

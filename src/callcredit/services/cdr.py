@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Select, bindparam, func, select
 
 from callcredit.adapters import rating_store as store
+from callcredit.adapters import spend
 from callcredit.adapters import tables as t
 from callcredit.adapters.bulk import BulkInsert
 from callcredit.adapters.uow import UnitOfWork
@@ -207,6 +208,7 @@ def _import_batch(
         postings: dict[str, list[L.Posting]] = {}
         charged: dict[str, list[list[Any]]] = {}
         calls: list[list[Any]] = []
+        spent: list[tuple[str, datetime, int]] = []  # for the fraud guard's hourly spend
         for account_id, cdrs in by_account.items():
             account = accounts.get(account_id)
             if account is None:
@@ -243,6 +245,7 @@ def _import_batch(
                     currency = account.currency
                     report.charged[currency] = report.charged.get(currency, 0) + cost[1]
                     if cost[1]:
+                        spent.append((account_id, now, cost[1]))
                         postings.setdefault(account_id, []).append(
                             L.Posting(
                                 f"call:{cdr.call_id}:cdr",
@@ -265,6 +268,7 @@ def _import_batch(
                     values[_OVERRUN] = result.overrun
         _INSERT_ROUTES.run(uow.conn, [[v[1], v[0]] for v in calls])
         _INSERT_CALLS.run(uow.conn, calls)
+        spend.add_many(uow.conn, spent, now)  # paid calls started now, as the guard counts them
     errors.sort()
     report.errors.extend(errors)  # a later batch has later line numbers
 
