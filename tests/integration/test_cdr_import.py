@@ -3,6 +3,7 @@ calls already settled live, malformed lines reported with their numbers."""
 
 from __future__ import annotations
 
+import gc
 import random
 from pathlib import Path
 
@@ -140,3 +141,19 @@ def test_imported_calls_count_in_the_fraud_guards_hourly_spend(cc: App) -> None:
     assert report.charged["EUR"] == us_cost_cents(125) + us_cost_cents(600)
     with cc.uow(readonly=True) as uow:
         assert spend.last_hour(uow.conn, "atelier", cc.clock.now()) == report.charged["EUR"]
+
+
+def test_collector_runs_rarely_during_an_import_only(cc: App) -> None:
+    """The garbage collector's threshold is raised while an import runs and
+    put back afterwards, also when the import fails."""
+    before = gc.get_threshold()
+    seen: list[int] = []
+
+    def progress(lines: int) -> None:
+        seen.append(gc.get_threshold()[0])
+        raise RuntimeError("stop")
+
+    with pytest.raises(RuntimeError):
+        cdr.import_file(cc, [line("g1", 10)], progress=progress)
+    assert seen == [max(before[0], cdr._Collector.GEN0)]
+    assert gc.get_threshold() == before

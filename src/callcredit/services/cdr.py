@@ -10,7 +10,10 @@ other lines are still imported.
 from __future__ import annotations
 
 import csv
+import gc
+import threading
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -121,18 +124,55 @@ def import_file(
     report = ImportReport()
     rating = _Rating()
     batch: list[Cdr | tuple[int, str]] = []
-    for item in parse_asterisk(rows):
-        batch.append(item)
-        if len(batch) >= BATCH:
+    with _collector.rarely():
+        for item in parse_asterisk(rows):
+            batch.append(item)
+            if len(batch) >= BATCH:
+                _import_batch(cc, batch, report, rating)
+                if progress:
+                    progress(len(batch))
+                batch = []
+        if batch:
             _import_batch(cc, batch, report, rating)
             if progress:
                 progress(len(batch))
-            batch = []
-    if batch:
-        _import_batch(cc, batch, report, rating)
-        if progress:
-            progress(len(batch))
     return report
+
+
+class _Collector:
+    """Python's cyclic garbage collector, run less often during imports.
+
+    An import allocates millions of short-lived containers (rows, postings)
+    and creates next to no reference cycles, but the collector runs every
+    700 allocations and walks each batch's rows again and again: about a
+    tenth of an import's CPU. While imports run (in any thread), a
+    collection waits for ``GEN0`` allocations; the thresholds in force before
+    are put back when the last import ends."""
+
+    GEN0 = 100_000
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._imports = 0
+        self._saved = gc.get_threshold()
+
+    @contextmanager
+    def rarely(self) -> Iterator[None]:
+        with self._lock:
+            if self._imports == 0:
+                self._saved = gc.get_threshold()
+                gc.set_threshold(max(self._saved[0], self.GEN0), *self._saved[1:])
+            self._imports += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._imports -= 1
+                if self._imports == 0:
+                    gc.set_threshold(*self._saved)
+
+
+_collector = _Collector()
 
 
 # Statements built once (building one costs more than running it); ``ids``
