@@ -5,6 +5,9 @@ is the call id, so a record for a call already settled live, or imported
 before, moves nothing; a record for a call still open live settles it.
 Malformed or unusable lines are reported with their line numbers and the
 other lines are still imported.
+
+The file is streamed in batches of ``BATCH`` lines, one transaction each,
+with the same few statements per batch however many accounts it names.
 """
 
 from __future__ import annotations
@@ -176,7 +179,8 @@ _collector = _Collector()
 
 
 # Statements built once (building one costs more than running it); ``ids``
-# expand to the accounts or call ids of a batch.
+# are accounts (an expanding IN, rarely run) or a batch's call ids (one
+# JSON array: an IN of thousands of values costs more to expand than to run).
 _a, _r, _c = t.accounts.c, t.call_routes.c, t.calls.c
 _ACCOUNTS = select(_a.account_id).where(_a.account_id.in_(bindparam("ids", expanding=True)))
 
