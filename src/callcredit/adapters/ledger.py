@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from callcredit.adapters import tables as t
+from callcredit.adapters.bulk import BulkInsert
 from callcredit.adapters.prepared import Prepared
 from callcredit.domain import ledger as L
 from callcredit.domain.clock import Clock, new_id, utc
@@ -474,6 +475,186 @@ class SqlLedger:
             ):
                 found[row.key] = (row.request_hash, row.response)
         return found
+
+    # -- several customers in one transaction (CDR import) ---------------
+    # Built once like the statements above; ``ids`` expand to a batch's
+    # accounts. Idempotency keys are found by joining a JSON array of
+    # (account, key) pairs to the primary key: an IN of pairs would scan
+    # the table on SQLite and plan one OR branch per pair on PostgreSQL.
+    _MANY = 1000  # accounts per statement
+    _PREPAID_MANY = (
+        select(_lb.account_id, *_PREPAID.selected_columns)
+        .where(_lb.account_id.in_(bindparam("ids", expanding=True)), _lb.ledger == L.PREPAID)
+        .order_by(_lb.account_id)
+    )
+    _PREPAID_MANY_FOR_UPDATE = _PREPAID_MANY.with_for_update()
+    _ACCOUNTS_MANY = select(t.accounts).where(_acc.account_id.in_(bindparam("ids", expanding=True)))
+    _each = func.json_each(bindparam("pairs", type_=_keys.response.type)).table_valued("value")
+    _KEYS_SQLITE = select(_keys.account_id, _keys.key, _keys.request_hash, _keys.response)
+    _KEYS_SQLITE = _KEYS_SQLITE.join_from(
+        _each,
+        t.idempotency_keys,
+        (_keys.account_id == func.json_extract(_each.c.value, "$[0]"))
+        & (_keys.key == func.json_extract(_each.c.value, "$[1]")),
+    )
+    _elements = func.json_array_elements(
+        bindparam("pairs", type_=_keys.response.type)
+    ).table_valued("value")
+    _KEYS_PG = select(_keys.account_id, _keys.key, _keys.request_hash, _keys.response)
+    _KEYS_PG = _KEYS_PG.join_from(
+        _elements,
+        t.idempotency_keys,
+        (_keys.account_id == _elements.c.value.op("->>")(0))
+        & (_keys.key == _elements.c.value.op("->>")(1)),
+    )
+    del _each, _elements
+    _RESULT_FIELDS = tuple(f.name for f in dataclasses.fields(L.TransferResult))
+    _BULK_TRANSFERS = BulkInsert(t.transfers, [c.name for c in t.transfers.columns])
+    _BULK_KEYS = BulkInsert(t.idempotency_keys, [c.name for c in t.idempotency_keys.columns])
+
+    def lock_many(self, account_ids: list[str]) -> dict[str, _Locked]:
+        """:meth:`lock` for several customers in one transaction: their
+        prepaid rows are locked in account order (so two such transactions
+        cannot deadlock, and single-customer operations lock one prepaid row
+        only), then their ``accounts`` rows are read. Customers without a
+        ledger are not in the answer."""
+        ids = sorted(set(account_ids))
+        prepaid = self._PREPAID_MANY_FOR_UPDATE if self._pg else self._PREPAID_MANY
+        rows: list[Any] = []
+        settings: dict[str, Any] = {}
+        for start in range(0, len(ids), self._MANY):
+            rows.extend(self.conn.execute(prepaid, {"ids": ids[start : start + self._MANY]}))
+        for start in range(0, len(ids), self._MANY):
+            chunk = ids[start : start + self._MANY]
+            for account in self.conn.execute(self._ACCOUNTS_MANY, {"ids": chunk}):
+                settings[account.account_id] = account
+        locked: dict[str, _Locked] = {}
+        for row in rows:
+            account = settings[row.account_id]
+            locked[row.account_id] = _Locked(
+                row.currency,
+                row.credits_posted - row.debits_posted,
+                row.debits_pending,
+                row.floor,
+                row.transfer_seq,
+                account.low_balance_mode,
+                account.low_balance_below,
+                account.topoff_amount,
+                bool(account.topoff_armed),
+                bool(account.topoff_suspended),
+                account,
+            )
+        return locked
+
+    def _known_keys_many(self, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+        """(request hash, response) of the (account, key) pairs already used."""
+        found: dict[tuple[str, str], Any] = {}
+        statement = self._KEYS_PG if self._pg else self._KEYS_SQLITE
+        for start in range(0, len(pairs), 5000):
+            for row in self.conn.execute(statement, {"pairs": pairs[start : start + 5000]}):
+                found[row.account_id, row.key] = (row.request_hash, row.response)
+        return found
+
+    def post_batch(
+        self,
+        postings: dict[str, list[L.Posting]],
+        locked: dict[str, _Locked],
+        *,
+        allow_overrun: bool = False,
+    ) -> dict[str, list[L.TransferResult]]:
+        """:meth:`post_many` for several customers locked earlier in this
+        transaction (``locked``: what :meth:`lock_many` returned, followed
+        since): each customer's postings are checked, numbered and watched
+        as :meth:`post_many` does it, but all customers share one read of
+        the idempotency keys, one INSERT of transfers, one of keys and one
+        executemany UPDATE of the counters per kind of ledger row."""
+        for account_postings in postings.values():
+            for p in account_postings:
+                _positive(p.amount)
+                if p.debit not in L.LEDGERS or p.credit not in L.LEDGERS or p.debit == p.credit:
+                    raise InvalidAmount(f"cannot transfer from {p.debit!r} to {p.credit!r}")
+                if p.kind not in L.TRANSFER_KINDS:
+                    raise InvalidAmount(f"unknown transfer kind {p.kind!r}")
+        accounts = sorted(postings)
+        known = self._known_keys_many([(a, p.key) for a in accounts for p in postings[a]])
+        results: dict[str, list[L.TransferResult]] = {}
+        rows: list[dict[str, Any]] = []
+        remembered: list[dict[str, Any]] = []
+        counters: list[dict[str, Any]] = []
+        counters_seq: list[dict[str, Any]] = []
+        now = self.clock.now()
+        for account_id in accounts:
+            state = locked[account_id]
+            out: list[L.TransferResult] = []
+            results[account_id] = out
+            deltas = _Deltas()
+            new = 0
+            for p in postings[account_id]:
+                digest = L.request_hash("transfer", p.request())
+                stored = known.get((account_id, p.key))
+                if stored is not None:
+                    if stored[0] != digest:
+                        raise IdempotencyConflict(
+                            f"idempotency key {p.key!r} was already used for a different request"
+                        )
+                    out.append(L.TransferResult(**stored[1]))
+                    continue
+                overrun = False
+                if p.debit == L.PREPAID:
+                    try:
+                        self._check_floor(state, p.amount)
+                    except InsufficientFunds:
+                        if not allow_overrun:
+                            raise
+                        overrun = True
+                row = self._transfer_row(
+                    account_id,
+                    state,
+                    p.debit,
+                    p.credit,
+                    p.amount,
+                    p.kind,
+                    p.reference,
+                    None,
+                    overrun,
+                )
+                rows.append(row)
+                new += 1
+                deltas.add(p.debit, "debits_posted", p.amount)
+                deltas.add(p.credit, "credits_posted", p.amount)
+                result = L.TransferResult(
+                    row["transfer_id"], p.amount, state.posted, state.available, overrun
+                )
+                out.append(result)
+                response = {name: getattr(result, name) for name in self._RESULT_FIELDS}
+                known[account_id, p.key] = (digest, response)
+                remembered.append(
+                    {
+                        "account_id": account_id,
+                        "key": p.key,
+                        "operation": "transfer",
+                        "request_hash": digest,
+                        "response": response,
+                        "created_at": now,
+                    }
+                )
+            if new:
+                deltas.rows.setdefault(L.PREPAID, dict.fromkeys(_COUNTERS, 0))
+                for ledger, values in deltas.rows.items():
+                    params: dict[str, Any] = {f"delta_{name}": d for name, d in values.items()}
+                    params["row_account"], params["row_ledger"] = account_id, ledger
+                    if ledger == L.PREPAID:
+                        params["new_seq"] = state.seq
+                        counters_seq.append(params)
+                    else:
+                        counters.append(params)
+        self._BULK_TRANSFERS.run_mappings(self.conn, rows)
+        _P_UPDATE_COUNTERS_SEQ.executemany(self.conn, counters_seq)
+        _P_UPDATE_COUNTERS.executemany(self.conn, counters)
+        self._BULK_KEYS.run_mappings(self.conn, remembered)
+        for account_id in accounts:
+            self._watch(account_id, locked[account_id])
+        return results
 
     # -- reservations ---------------------------------------------------
     def reserve(
