@@ -93,10 +93,10 @@ async def _charge(cc: App, operation: Callable[[App, Any], dict[str, Any]], cmd:
     An operation is one short transaction (a millisecond or two here). A
     hop to the thread pool cost more than the operation itself and, worse,
     made the thread holding the customer's lock compete with the event
-    loop for the interpreter, which stretched every lock holding: measured
-    with ``python -m bench``, running inline took 2 workers from 152 to 233
-    paid-call cycles/s on SQLite (where one writer runs at a time anyway)
-    and from 84 to 160 on PostgreSQL. A worker thus charges one request at
+    loop for the interpreter, which stretched every lock holding (measured
+    with ``python -m bench``: on SQLite with 2 workers, 185 -> 252 paid-call
+    cycles/s together with the smaller changes of that round; on
+    PostgreSQL within the noise). A worker thus charges one request at
     a time; concurrency comes from ``serve --workers``."""
     return operation(cc, cmd)
 
