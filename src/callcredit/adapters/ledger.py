@@ -409,74 +409,12 @@ class SqlLedger:
         one read of the idempotency keys and one counter update per ledger
         account. Each posting is checked as :meth:`transfer` checks it; one
         refusal refuses them all (the caller's transaction rolls back)."""
-        for p in postings:
-            _positive(p.amount)
-            if p.debit not in L.LEDGERS or p.credit not in L.LEDGERS or p.debit == p.credit:
-                raise InvalidAmount(f"cannot transfer from {p.debit!r} to {p.credit!r}")
-            if p.kind not in L.TRANSFER_KINDS:
-                raise InvalidAmount(f"unknown transfer kind {p.kind!r}")
-        state = self.lock(account_id)
-        known = self._known_keys(account_id, [p.key for p in postings])
-        results: list[L.TransferResult] = []
-        rows: list[dict[str, Any]] = []
-        remembered: list[dict[str, Any]] = []
-        now = self.clock.now()
-        for p in postings:
-            digest = L.request_hash("transfer", p.request())
-            if p.key in known:
-                stored_hash, response = known[p.key]
-                if stored_hash != digest:
-                    raise IdempotencyConflict(
-                        f"idempotency key {p.key!r} was already used for a different request"
-                    )
-                results.append(L.TransferResult(**response))
-                continue
-            overrun = False
-            if p.debit == L.PREPAID:
-                try:
-                    self._check_floor(state, p.amount)
-                except InsufficientFunds:
-                    if not allow_overrun:
-                        raise
-                    overrun = True
-            row = self._transfer_row(
-                account_id, state, p.debit, p.credit, p.amount, p.kind, p.reference, None, overrun
-            )
-            rows.append(row)
-            result = L.TransferResult(
-                row["transfer_id"], p.amount, state.posted, state.available, overrun
-            )
-            results.append(result)
-            known[p.key] = (digest, dataclasses.asdict(result))
-            remembered.append(
-                {
-                    "account_id": account_id,
-                    "key": p.key,
-                    "operation": "transfer",
-                    "request_hash": digest,
-                    "response": dataclasses.asdict(result),
-                    "created_at": now,
-                }
-            )
-        self._write(account_id, state, rows)
-        if remembered:
-            self.conn.execute(_INSERT_KEY, remembered)
-        self._watch(account_id, state)
-        return results
+        _check_postings(postings)
+        locked = {account_id: self.lock(account_id)}
+        batch = self.post_batch({account_id: postings}, locked, allow_overrun=allow_overrun)
+        return batch[account_id]
 
-    def _known_keys(self, account_id: str, keys: list[str]) -> dict[str, tuple[str, Any]]:
-        k = t.idempotency_keys.c
-        found: dict[str, tuple[str, Any]] = {}
-        for chunk in range(0, len(keys), 500):
-            for row in self.conn.execute(
-                select(k.key, k.request_hash, k.response).where(
-                    k.account_id == account_id, k.key.in_(keys[chunk : chunk + 500])
-                )
-            ):
-                found[row.key] = (row.request_hash, row.response)
-        return found
-
-    # -- several customers in one transaction (CDR import) ---------------
+    # -- several customers in one transaction (CDR import; post_many) ----
     # Built once like the statements above; ``ids`` expand to a batch's
     # accounts. Idempotency keys are found by joining a JSON array of
     # (account, key) pairs to the primary key: an IN of pairs would scan
@@ -569,12 +507,7 @@ class SqlLedger:
         the idempotency keys, one INSERT of transfers, one of keys and one
         executemany UPDATE of the counters per kind of ledger row."""
         for account_postings in postings.values():
-            for p in account_postings:
-                _positive(p.amount)
-                if p.debit not in L.LEDGERS or p.credit not in L.LEDGERS or p.debit == p.credit:
-                    raise InvalidAmount(f"cannot transfer from {p.debit!r} to {p.credit!r}")
-                if p.kind not in L.TRANSFER_KINDS:
-                    raise InvalidAmount(f"unknown transfer kind {p.kind!r}")
+            _check_postings(account_postings)
         accounts = sorted(postings)
         known = self._known_keys_many([(a, p.key) for a in accounts for p in postings[a]])
         results: dict[str, list[L.TransferResult]] = {}
@@ -916,6 +849,16 @@ class SqlLedger:
     def verify(self) -> list[str]:
         """Every ledger invariant that does not hold, as readable lines."""
         return verify_ledger(self.conn)
+
+
+def _check_postings(postings: list[L.Posting]) -> None:
+    """Refuse a posting :meth:`SqlLedger.transfer` would refuse."""
+    for p in postings:
+        _positive(p.amount)
+        if p.debit not in L.LEDGERS or p.credit not in L.LEDGERS or p.debit == p.credit:
+            raise InvalidAmount(f"cannot transfer from {p.debit!r} to {p.credit!r}")
+        if p.kind not in L.TRANSFER_KINDS:
+            raise InvalidAmount(f"unknown transfer kind {p.kind!r}")
 
 
 def _positive(amount: int) -> None:
